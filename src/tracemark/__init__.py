@@ -1,0 +1,138 @@
+"""tracemark: trace, track, evaluate and version LLM applications and agents.
+
+Every public name is loaded on first use, so ``import tracemark`` stays instant and pulls
+in neither SQLAlchemy nor pandas.
+
+Example:
+    import tracemark as tm
+
+    tm.set_experiment("support-agent")
+    with tm.start_run(run_name="prompt-v2"):
+        tm.log_param("model", "gpt-4o-mini")
+        tm.log_metric("accuracy", 0.91)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tracemark._version import __version__
+
+_TRACKING = "tracemark.tracking.fluent"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "ActiveRun": _TRACKING,
+    "Experiment": "tracemark.entities",
+    "Metric": "tracemark.entities",
+    "Param": "tracemark.entities",
+    "Run": "tracemark.entities",
+    "RunStatus": "tracemark.entities",
+    "RunTag": "tracemark.entities",
+    "TracemarkClient": "tracemark.client",
+    "TracemarkError": "tracemark.exceptions",
+    "active_run": _TRACKING,
+    "create_experiment": _TRACKING,
+    "delete_experiment": _TRACKING,
+    "delete_run": _TRACKING,
+    "delete_tag": _TRACKING,
+    "download_artifacts": _TRACKING,
+    "end_run": _TRACKING,
+    "get_experiment": _TRACKING,
+    "get_experiment_by_name": _TRACKING,
+    "get_run": _TRACKING,
+    "get_tracking_uri": _TRACKING,
+    "last_active_run": _TRACKING,
+    "list_artifacts": _TRACKING,
+    "load_dict": _TRACKING,
+    "load_table": _TRACKING,
+    "load_text": _TRACKING,
+    "log_artifact": _TRACKING,
+    "log_artifacts": _TRACKING,
+    "log_dict": _TRACKING,
+    "log_image": _TRACKING,
+    "log_metric": _TRACKING,
+    "log_metrics": _TRACKING,
+    "log_param": _TRACKING,
+    "log_params": _TRACKING,
+    "log_table": _TRACKING,
+    "log_text": _TRACKING,
+    "rename_experiment": _TRACKING,
+    "restore_experiment": _TRACKING,
+    "search_experiments": _TRACKING,
+    "search_runs": _TRACKING,
+    "set_experiment": _TRACKING,
+    "set_experiment_tag": _TRACKING,
+    "set_experiment_tags": _TRACKING,
+    "set_tag": _TRACKING,
+    "set_tags": _TRACKING,
+    "set_tracking_uri": _TRACKING,
+    "start_run": _TRACKING,
+}
+
+__all__ = [
+    "ActiveRun",
+    "Experiment",
+    "Metric",
+    "Param",
+    "Run",
+    "RunStatus",
+    "RunTag",
+    "TracemarkClient",
+    "TracemarkError",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "download_artifacts",
+    "end_run",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "list_artifacts",
+    "load_dict",
+    "load_table",
+    "load_text",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_image",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_table",
+    "log_text",
+    "rename_experiment",
+    "restore_experiment",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        # Subpackages such as tracemark.tracing are importable attributes too.
+        if name in ("tracing", "testing", "exceptions", "entities"):
+            return importlib.import_module(f"tracemark.{name}")
+        raise AttributeError(f"module 'tracemark' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(globals()))

@@ -1,0 +1,23 @@
+"""TracemarkClient: the lower-level API with explicit ids, for scripts, threads and callbacks."""
+
+from __future__ import annotations
+
+from tracemark.tracking.client import TrackingClient
+
+try:  # the tracing half is optional while it is being assembled
+    from tracemark.tracing.client import TracingClient
+except ImportError:  # pragma: no cover
+
+    class TracingClient:  # type: ignore[no-redef]
+        """Placeholder base when tracing is unavailable."""
+
+
+class TracemarkClient(TrackingClient, TracingClient):
+    """Every tracemark operation, addressed by explicit experiment, run and trace ids.
+
+    Example:
+        client = TracemarkClient()
+        run = client.create_run(experiment_id="0", run_name="baseline")
+        client.log_metric(run.run_id, "accuracy", 0.91, step=1)
+        client.set_terminated(run.run_id)
+    """

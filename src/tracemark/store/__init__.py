@@ -1,0 +1,1 @@
+"""Storage backends: the Store protocol, the SQL store, artifact repositories."""

@@ -1,0 +1,57 @@
+"""Concurrent writers lose nothing: threads on one run, processes on one SQLite file."""
+
+import subprocess
+import sys
+import threading
+
+import tracemark as tm
+
+WORKER = """
+import sys
+import tracemark as tm
+client = tm.TracemarkClient(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    client.log_metric(sys.argv[2], "proc_" + sys.argv[4], float(i), step=i)
+"""
+
+
+def test_eight_threads_log_metrics_to_one_run(tracking, client):
+    run = client.create_run("0")
+    per_thread = 100
+
+    def work(n: int) -> None:
+        for i in range(per_thread):
+            client.log_metric(run.run_id, f"thread_{n}", float(i), step=i)
+            client.log_metric(run.run_id, "shared", float(n * per_thread + i), step=i)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(8):
+        assert len(client.get_metric_history(run.run_id, f"thread_{n}")) == per_thread
+    assert len(client.get_metric_history(run.run_id, "shared")) == 8 * per_thread
+    assert set(client.get_run(run.run_id).metrics) == {f"thread_{n}" for n in range(8)} | {
+        "shared"
+    }
+
+
+def test_two_processes_log_to_one_sqlite_file(tmp_path, sqlite_template):
+    import shutil
+
+    path = tmp_path / "shared.db"
+    shutil.copyfile(sqlite_template, path)
+    uri = f"sqlite:///{path}"
+    client = tm.TracemarkClient(uri)
+    run = client.create_run("0")
+    count = 300
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, uri, run.run_id, str(count), str(n)])
+        for n in range(2)
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    for n in range(2):
+        history = client.get_metric_history(run.run_id, f"proc_{n}")
+        assert [m.step for m in history] == list(range(count))
