@@ -65,13 +65,17 @@ def _truncate_postgres(uri: str) -> None:
     store._ensure_default_experiment()
 
 
+def _fresh_sqlite(tmp_path, template: str) -> str:
+    path = tmp_path / "tracemark.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_uri(request: pytest.FixtureRequest, tmp_path, sqlite_template: str) -> Iterator[str]:
-    """A tracking URI of an empty, migrated database: SQLite, then PostgreSQL."""
+    """A database URI of an empty, migrated database: SQLite, then PostgreSQL."""
     if request.param == "sqlite":
-        path = tmp_path / "tracemark.db"
-        shutil.copyfile(sqlite_template, path)
-        uri = f"sqlite:///{path}"
+        uri = _fresh_sqlite(tmp_path, sqlite_template)
     else:
         uri = request.getfixturevalue("postgres_database")
         _truncate_postgres(uri)
@@ -80,12 +84,130 @@ def store_uri(request: pytest.FixtureRequest, tmp_path, sqlite_template: str) ->
         registry.reset()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A real `tracemark server` process on a loopback port, over one database."""
+
+    def __init__(self, db_uri: str, artifacts: str, *, token: str | None = None) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        self.db_uri = db_uri
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            sys.executable,
+            "-m",
+            "tracemark.cli",
+            "server",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            db_uri,
+            "--artifacts-destination",
+            artifacts,
+        ]
+        if token:
+            args += ["--auth-token", token]
+        self.process = subprocess.Popen(args)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("server did not start within 60 s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server process."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+
+
+def _clear_database(uri: str) -> None:
+    """Empty every table of a database another process is serving."""
+    if uri.startswith("postgres"):
+        _truncate_postgres(uri)
+        return
+    from sqlalchemy import delete
+
+    from tracemark.store.sql.schema import metadata
+
+    store = registry.get_store(uri)
+    with store._write() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(delete(table))
+    store._ensure_default_experiment()
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: str):
+    """A live server over a SQLite file, for the whole session."""
+    folder = tmp_path_factory.mktemp("server-sqlite")
+    server = LiveServer(_fresh_sqlite(folder, sqlite_template), str(folder / "artifacts"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory, postgres_database: str):
+    """A live server over the session's PostgreSQL database."""
+    folder = tmp_path_factory.mktemp("server-postgres")
+    server = LiveServer(postgres_database, str(folder / "artifacts"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("server-sqlite", marks=pytest.mark.server),
+        pytest.param("server-postgresql", marks=[pytest.mark.server, pytest.mark.postgres]),
+    ]
+)
+def tracking_uri(request: pytest.FixtureRequest, tmp_path, sqlite_template: str) -> Iterator[str]:
+    """A tracking URI of an empty store: SQLite, PostgreSQL, or a live server over either."""
+    if request.param == "sqlite":
+        yield _fresh_sqlite(tmp_path, sqlite_template)
+    elif request.param == "postgresql":
+        uri = request.getfixturevalue("postgres_database")
+        _truncate_postgres(uri)
+        yield uri
+    else:
+        name = "sqlite_server" if request.param == "server-sqlite" else "postgres_server"
+        server = request.getfixturevalue(name)
+        _clear_database(server.db_uri)
+        yield server.url
+    registry.reset()
+
+
 @pytest.fixture
-def tracking(store_uri: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def tracking(tracking_uri: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """The `tracemark` module pointed at a fresh store, with no active run left behind."""
     monkeypatch.setenv("TRACEMARK_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     registry.reset()
-    tm.set_tracking_uri(store_uri)
+    tm.set_tracking_uri(tracking_uri)
     yield tm
     from tracemark.tracking.fluent import DEFAULT_TRACKER
 

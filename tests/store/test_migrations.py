@@ -59,4 +59,4 @@ def test_unsupported_uris_are_clear_errors(uri):
     import tracemark as tm
 
     with pytest.raises(InvalidInputError):
-        tm.TracemarkClient(uri).store
+        _ = tm.TracemarkClient(uri).store

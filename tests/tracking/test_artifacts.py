@@ -87,9 +87,8 @@ def test_symlink_pointing_out_is_refused(tracking, tmp_path):
 
 def test_missing_artifact_and_local_file(tracking, tmp_path):
     tm = tracking
-    with tm.start_run() as run:
-        with pytest.raises(NotFoundError, match="nope.txt"):
-            tm.log_artifact(tmp_path / "nope.txt")
+    with tm.start_run() as run, pytest.raises(NotFoundError, match="nope.txt"):
+        tm.log_artifact(tmp_path / "nope.txt")
     with pytest.raises(NotFoundError, match="missing.txt"):
         tm.load_text("missing.txt", run_id=run.run_id)
 

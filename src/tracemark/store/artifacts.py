@@ -10,9 +10,26 @@ import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from tracemark.entities import FileInfo
 from tracemark.exceptions import InvalidArtifactPathError, NotFoundError
+
+
+class ArtifactRepository(Protocol):
+    """Where one run's artifacts live: a local folder, or a server that proxies them."""
+
+    def write_bytes(self, artifact_file: str, data: bytes) -> None: ...
+    def read_bytes(self, artifact_file: str) -> bytes: ...
+    def exists(self, artifact_file: str) -> bool: ...
+    def log_artifact(
+        self, local_file: str | os.PathLike[str], artifact_path: str | None
+    ) -> None: ...
+    def log_artifacts(
+        self, local_dir: str | os.PathLike[str], artifact_path: str | None
+    ) -> None: ...
+    def list_artifacts(self, path: str | None = None) -> list[FileInfo]: ...
+    def download_artifacts(self, path: str | None, dst_path: str | os.PathLike[str]) -> str: ...
 
 
 class LocalArtifactRepository:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tracemark.entities import Experiment, Metric, Param, Run, RunTag
+from tracemark.store.artifacts import ArtifactRepository
 
 
 class ViewType:
@@ -77,6 +78,7 @@ class Store(Protocol):
         tags: Sequence[RunTag] = (),
     ) -> None: ...
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+    def artifact_repository(self, run: Run) -> ArtifactRepository: ...
     def search_runs(
         self,
         experiment_ids: Sequence[str],

@@ -15,7 +15,7 @@ from tracemark.store.base import ViewType
 from tracemark.tracking import formats
 
 if TYPE_CHECKING:
-    from tracemark.store.artifacts import LocalArtifactRepository
+    from tracemark.store.artifacts import ArtifactRepository
     from tracemark.store.base import Store
 
 
@@ -205,11 +205,9 @@ class TrackingClient:
 
     # -- artifacts ------------------------------------------------------------------
 
-    def artifact_repository(self, run_id: str) -> LocalArtifactRepository:
-        """Return the artifact repository of a run."""
-        from tracemark.store.artifacts import LocalArtifactRepository
-
-        return LocalArtifactRepository(self.get_run(run_id).artifact_uri)
+    def artifact_repository(self, run_id: str) -> ArtifactRepository:
+        """Return the artifact repository of a run (local files, or proxied by a server)."""
+        return self.store.artifact_repository(self.get_run(run_id))
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None

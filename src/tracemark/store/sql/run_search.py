@@ -287,7 +287,7 @@ def build_run_select(
     ids = _experiment_ids(experiment_ids)
     offset = decode_page_token(page_token)
     stmt = select(runs).where(runs.c.experiment_id.in_(ids))
-    stage = _lifecycle_condition(runs.c.lifecycle_stage, view_type)
+    stage = lifecycle_condition(runs.c.lifecycle_stage, view_type)
     if stage is not None:
         stmt = stmt.where(stage)
     expr = parse_filter(filter_string)
@@ -533,7 +533,8 @@ def _direction(sort_key: Any, ascending: bool) -> ColumnElement[Any]:
     return (sort_key.asc() if ascending else sort_key.desc()).nulls_last()
 
 
-def _lifecycle_condition(column: Any, view_type: str) -> ColumnElement[bool] | None:
+def lifecycle_condition(column: Any, view_type: str) -> ColumnElement[bool] | None:
+    """Return the condition on `lifecycle_stage` for a view type (None: no condition)."""
     validation.view_type(view_type)
     if view_type == ViewType.ACTIVE_ONLY:
         return column == LifecycleStage.ACTIVE

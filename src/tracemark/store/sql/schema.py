@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -17,9 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration this code knows; checked on every open without importing Alembic.
-HEAD_REVISION = "0001_tracking"
+HEAD_REVISION = "0002_traces"
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants a BIGINT.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
@@ -131,4 +136,147 @@ latest_metrics = Table(
     PrimaryKeyConstraint("run_id", "key"),
     _run_fk(),
     Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+
+# --- traces ---------------------------------------------------------------------------------
+
+
+class JsonText(TypeDecorator[str]):
+    """JSON held as text by Python: TEXT on SQLite, JSONB on PostgreSQL.
+
+    Values are bound and read as already-serialized JSON text, never decoded and encoded
+    again in Python: PostgreSQL receives ``%(x)s::JSONB`` and parses the text itself.
+    Readers select ``CAST(column AS TEXT)`` on PostgreSQL to get text back.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Use JSONB on PostgreSQL and TEXT elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(Text())
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        """Pass the JSON text through unchanged (JSONB's processor would encode it again)."""
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        """Return what the driver returns; readers cast JSONB to text in the query."""
+        return None
+
+
+def _trace_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["trace_id"], ["trace_info.trace_id"], ondelete="CASCADE")
+
+
+trace_info = Table(
+    "trace_info",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column(
+        "experiment_id",
+        AutoId,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # No foreign key: traces arrive from a background exporter and must not fail on a run
+    # that another process has not committed yet.
+    Column("run_id", String(32), nullable=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("execution_time_ms", BigInteger, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("request_preview", Text, nullable=True),
+    Column("response_preview", Text, nullable=True),
+    Column("input_tokens", BigInteger, nullable=True),
+    Column("output_tokens", BigInteger, nullable=True),
+    Column("total_tokens", BigInteger, nullable=True),
+    Column("cost", Float(precision=53), nullable=True),
+    Column("span_count", Integer, nullable=False, default=0),
+    Index("ix_trace_info_experiment_timestamp", "experiment_id", "timestamp_ms"),
+    Index("ix_trace_info_status", "status"),
+    Index("ix_trace_info_execution_time_ms", "execution_time_ms"),
+    Index("ix_trace_info_run_id", "run_id"),
+)
+
+
+def _trace_key_value_table(name: str) -> Table:
+    table = Table(
+        name,
+        metadata,
+        Column("trace_id", String(32), nullable=False),
+        Column("key", String(250), nullable=False),
+        Column("value", Text, nullable=False),
+        PrimaryKeyConstraint("trace_id", "key"),
+        _trace_fk(),
+    )
+    # A B-tree entry in PostgreSQL is limited to about 2.7 KB, which a long value would
+    # exceed and fail the whole batch; a hash index has no such limit and serves `=`/IN.
+    Index(f"ix_{name}_key_value", table.c.key, table.c.value).ddl_if(dialect="sqlite")
+    Index(f"ix_{name}_value", table.c.value, postgresql_using="hash").ddl_if(dialect="postgresql")
+    return table
+
+
+trace_tags = _trace_key_value_table("trace_tags")
+# Write-once metadata: session_id, user_id, source, app version, prompt versions.
+trace_metadata = _trace_key_value_table("trace_metadata")
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_id", String(16), nullable=True),
+    Column("name", Text, nullable=False),
+    Column("span_type", Text, nullable=False),
+    Column("start_time_ns", BigInteger, nullable=False),
+    Column("end_time_ns", BigInteger, nullable=True),
+    Column("status_code", String(10), nullable=False),
+    Column("status_message", Text, nullable=False, default=""),
+    Column("inputs", JsonText, nullable=True),
+    Column("outputs", JsonText, nullable=True),
+    # Payloads over the inline limit live compressed in the artifact store; these hold
+    # their path relative to the artifact root.
+    Column("inputs_ref", String(256), nullable=True),
+    Column("outputs_ref", String(256), nullable=True),
+    Column("attributes", JsonText, nullable=False),
+    Column("events", JsonText, nullable=False),
+    # The primary key's index serves lookups by trace_id; no second index is kept.
+    PrimaryKeyConstraint("trace_id", "span_id"),
+    _trace_fk(),
+    Index("ix_spans_span_type", "span_type"),
+)
+# Same reason as for tag values: span names from OpenTelemetry can be arbitrarily long.
+Index("ix_spans_name", spans.c.name).ddl_if(dialect="sqlite")
+Index("ix_spans_name_hash", spans.c.name, postgresql_using="hash").ddl_if(dialect="postgresql")
+
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=True),
+    Column("name", String(250), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("value", JsonText, nullable=True),
+    # Derived from `value` for filtering without JSON functions: its text form (a string
+    # as is, true/false, other JSON as text) and, for numbers, its numeric value.
+    Column("value_text", Text, nullable=True),
+    Column("value_number", Float(precision=53), nullable=True),
+    Column("rationale", Text, nullable=True),
+    Column("source_type", String(20), nullable=False),
+    Column("source_id", String(250), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("metadata", JsonText, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("overrides", String(64), nullable=True),
+    Column("valid", Boolean, nullable=False, default=True),
+    Column("created_time_ms", BigInteger, nullable=False),
+    Column("last_updated_time_ms", BigInteger, nullable=False),
+    _trace_fk(),
+    Index("ix_assessments_trace_id", "trace_id"),
+    Index("ix_assessments_name", "name"),
 )

@@ -24,10 +24,12 @@ from tracemark.exceptions import (
     StoreError,
 )
 from tracemark.store import validation
+from tracemark.store.artifacts import LocalArtifactRepository
 from tracemark.store.base import ViewType
 from tracemark.store.sql import schema as t
 from tracemark.store.sql.engine import WRITE, build_engine, normalize_url, sqlite_path
 from tracemark.store.sql.migrate import ensure_schema
+from tracemark.store.sql.traces import TraceStoreMixin
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -44,7 +46,7 @@ def default_artifact_root(uri: str) -> str:
     return os.path.join(base, "tracemark-artifacts")
 
 
-class SqlStore:
+class SqlStore(TraceStoreMixin):
     """Store experiments, runs and traces in SQLite or PostgreSQL.
 
     A new database is created and migrated on first use; an older or newer schema is
@@ -61,6 +63,7 @@ class SqlStore:
         except OperationalError as exc:
             raise StoreError(f"cannot open the database {self._safe_uri()}: {exc.orig}") from exc
         self._build_statements()
+        self._build_trace_statements()
         self._ensure_default_experiment()
 
     def _build_statements(self) -> None:
@@ -238,15 +241,18 @@ class SqlStore:
         from tracemark.store.sql.run_search import (
             experiment_filter_clause,
             experiment_order_clauses,
+            lifecycle_condition,
         )
 
         validation.view_type(view_type)
         validation.max_results(max_results)
         stmt = select(t.experiments)
-        stmt = stmt.where(_lifecycle_clause(t.experiments.c.lifecycle_stage, view_type))
+        stage = lifecycle_condition(t.experiments.c.lifecycle_stage, view_type)
+        if stage is not None:
+            stmt = stmt.where(stage)
         expr = parse_filter(filter_string)
         if expr is not None:
-            stmt = stmt.where(experiment_filter_clause(expr))
+            stmt = stmt.where(experiment_filter_clause(expr, filter_string=filter_string or ""))
         stmt = stmt.order_by(*experiment_order_clauses(parse_order_by(order_by)))
         with self._read() as conn:
             rows = conn.execute(stmt.limit(max_results)).all()
@@ -465,6 +471,10 @@ class SqlStore:
             if result.rowcount == 0:
                 raise NotFoundError(f"run {run_id!r} does not exist")
 
+    def artifact_repository(self, run: Run) -> LocalArtifactRepository:
+        """Return the repository holding a run's artifacts (a local folder)."""
+        return LocalArtifactRepository(run.artifact_uri)
+
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """Append one metric value to a run's history."""
         self.log_batch(run_id, metrics=(metric,))
@@ -570,14 +580,6 @@ class SqlStore:
             more = len(rows) > max_results
             runs = self._load_runs(conn, rows[:max_results])
         return runs, (next_token if more else None)
-
-
-def _lifecycle_clause(column: Any, view_type: str) -> Any:
-    if view_type == ViewType.ACTIVE_ONLY:
-        return column == LifecycleStage.ACTIVE
-    if view_type == ViewType.DELETED_ONLY:
-        return column == LifecycleStage.DELETED
-    return column.is_not(None)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

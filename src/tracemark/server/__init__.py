@@ -1,0 +1,1 @@
+"""The tracemark server: REST API, OTLP ingest and the web UI, on FastAPI."""

@@ -1,0 +1,166 @@
+"""Traces and assessments under /api/v1: batch ingest, get, search, delete, tags."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from tracemark.entities.trace import Assessment, AssessmentSource, Span, Trace, TraceInfo
+from tracemark.exceptions import InvalidInputError
+from tracemark.server.schemas import (
+    AssessmentIn,
+    AssessmentUpdate,
+    DeleteTraces,
+    SearchTraces,
+    TagValue,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["traces"])
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _store(request: Request) -> Any:
+    return request.app.state.store
+
+
+def parse_traces(payload: Any) -> list[Trace]:
+    """Turn an ingest body `{"traces": [...]}` into traces, naming the first bad field."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("traces"), list):
+        raise InvalidInputError('body must be {"traces": [...]}', field="traces")
+    traces = []
+    for i, item in enumerate(payload["traces"]):
+        where = f"traces[{i}]"
+        try:
+            info = TraceInfo.from_dict(item["info"])
+            spans = [Span.from_dict(s) for s in item["spans"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InvalidInputError(f"{where} is malformed: {error!s}", field=where) from None
+        if not isinstance(info.trace_id, str) or not _TRACE_ID.match(info.trace_id):
+            raise InvalidInputError(
+                f"{where}.info.trace_id must be 32 lowercase hex characters",
+                field=f"{where}.info.trace_id",
+            )
+        for j, span in enumerate(spans):
+            field = f"{where}.spans[{j}]"
+            if span.trace_id != info.trace_id:
+                raise InvalidInputError(f"{field}.trace_id differs from the trace's", field=field)
+            if not isinstance(span.span_id, str) or not _SPAN_ID.match(span.span_id):
+                raise InvalidInputError(
+                    f"{field}.span_id must be 16 lowercase hex characters", field=field
+                )
+        traces.append(Trace(info, spans))
+    return traces
+
+
+@router.post("/traces")
+async def log_traces(request: Request) -> dict[str, Any]:
+    """Store a batch of finished traces in one transaction (body: {"traces": [...]})."""
+    raw = await request.body()
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(f"body is not valid JSON: {error}", field="body") from None
+    traces = parse_traces(payload)
+    await run_in_threadpool(_store(request).log_traces, traces)
+    return {"accepted": len(traces)}
+
+
+@router.get("/traces/{trace_id}")
+def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
+    """Return one trace with all its spans and assessments."""
+    return _store(request).get_trace(trace_id).to_dict()
+
+
+@router.post("/traces/search")
+def search_traces(body: SearchTraces, request: Request) -> dict[str, Any]:
+    """Search traces with the filter grammar; a page of trace infos and the next token."""
+    infos, token = _store(request).search_traces(
+        body.experiment_ids,
+        body.filter,
+        body.order_by or None,
+        body.max_results,
+        body.page_token,
+        body.run_id,
+    )
+    return {"traces": [i.to_dict() for i in infos], "next_page_token": token}
+
+
+@router.post("/traces/delete")
+def delete_traces(body: DeleteTraces, request: Request) -> dict[str, Any]:
+    """Delete traces of an experiment older than a time, or by id."""
+    count = _store(request).delete_traces(body.experiment_id, body.max_timestamp_ms, body.trace_ids)
+    return {"deleted": count}
+
+
+@router.put("/traces/{trace_id}/tags/{key:path}")
+def set_trace_tag(trace_id: str, key: str, body: TagValue, request: Request) -> dict[str, Any]:
+    """Set a tag on a trace."""
+    _store(request).set_trace_tag(trace_id, key, body.value)
+    return {}
+
+
+@router.delete("/traces/{trace_id}/tags/{key:path}")
+def delete_trace_tag(trace_id: str, key: str, request: Request) -> dict[str, Any]:
+    """Delete a tag from a trace."""
+    _store(request).delete_trace_tag(trace_id, key)
+    return {}
+
+
+@router.post("/traces/{trace_id}/assessments")
+def create_assessment(trace_id: str, body: AssessmentIn, request: Request) -> dict[str, Any]:
+    """Attach feedback or an expectation to a trace (or one span of it)."""
+    now = time.time_ns() // 1_000_000
+    assessment = Assessment(
+        assessment_id=uuid.uuid4().hex,
+        trace_id=trace_id,
+        name=body.name,
+        kind=body.kind,
+        value=body.value,
+        source=AssessmentSource(body.source_type, body.source_id),
+        created_time_ms=now,
+        last_updated_time_ms=now,
+        span_id=body.span_id,
+        rationale=body.rationale,
+        error=body.error,
+        metadata=body.metadata,
+        run_id=body.run_id,
+        overrides=body.overrides,
+    )
+    return _store(request).create_assessment(assessment).to_dict()
+
+
+@router.get("/traces/{trace_id}/assessments/{assessment_id}")
+def get_assessment(trace_id: str, assessment_id: str, request: Request) -> dict[str, Any]:
+    """Return one assessment."""
+    return _store(request).get_assessment(trace_id, assessment_id).to_dict()
+
+
+@router.patch("/traces/{trace_id}/assessments/{assessment_id}")
+def update_assessment(
+    trace_id: str, assessment_id: str, body: AssessmentUpdate, request: Request
+) -> dict[str, Any]:
+    """Change an assessment's name, value, rationale or metadata."""
+    changes: dict[str, Any] = {
+        "name": body.name,
+        "rationale": body.rationale,
+        "metadata": body.metadata,
+    }
+    if "value" in body.model_fields_set:
+        changes["value"] = body.value
+    updated = _store(request).update_assessment(trace_id, assessment_id, **changes)
+    return updated.to_dict()
+
+
+@router.delete("/traces/{trace_id}/assessments/{assessment_id}")
+def delete_assessment(trace_id: str, assessment_id: str, request: Request) -> dict[str, Any]:
+    """Delete an assessment."""
+    _store(request).delete_assessment(trace_id, assessment_id)
+    return {}

@@ -1,0 +1,130 @@
+"""Request bodies of the REST API; FastAPI validates them and documents them in OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Key = Field(min_length=1, max_length=250)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateExperiment(_Body):
+    """POST /experiments."""
+
+    name: str = Field(min_length=1, max_length=256)
+    artifact_location: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RenameExperiment(_Body):
+    """PATCH /experiments/{id}."""
+
+    name: str = Field(min_length=1, max_length=256)
+
+
+class TagValue(_Body):
+    """PUT .../tags/{key}."""
+
+    value: str = Field(max_length=65_000)
+
+
+class CreateRun(_Body):
+    """POST /runs."""
+
+    experiment_id: str = Field(pattern=r"^\d{1,18}$")
+    run_name: str | None = Field(default=None, max_length=250)
+    start_time: int | None = Field(default=None, ge=0)
+    tags: dict[str, str] = Field(default_factory=dict)
+    parent_run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+
+class UpdateRun(_Body):
+    """PATCH /runs/{run_id}."""
+
+    status: str | None = Field(default=None, pattern=r"^(RUNNING|FINISHED|FAILED|KILLED)$")
+    end_time: int | None = Field(default=None, ge=0)
+    run_name: str | None = Field(default=None, max_length=250)
+
+
+class MetricIn(_Body):
+    """One metric value."""
+
+    key: str = Key
+    value: float
+    timestamp: int = Field(ge=0)
+    step: int = 0
+
+
+class KeyValue(_Body):
+    """A param or tag."""
+
+    key: str = Key
+    value: str = Field(max_length=65_000)
+
+
+class LogBatch(_Body):
+    """POST /runs/{run_id}/batch."""
+
+    metrics: list[MetricIn] = Field(default_factory=list, max_length=10_000)
+    params: list[KeyValue] = Field(default_factory=list, max_length=1_000)
+    tags: list[KeyValue] = Field(default_factory=list, max_length=1_000)
+
+
+class SearchRuns(_Body):
+    """POST /runs/search."""
+
+    experiment_ids: list[str] = Field(min_length=1, max_length=1000)
+    filter: str | None = Field(default=None, max_length=10_000)
+    view_type: str = "active_only"
+    max_results: int = Field(default=1000, ge=1, le=50_000)
+    order_by: list[str] = Field(default_factory=list, max_length=20)
+    page_token: str | None = Field(default=None, max_length=1000)
+
+
+class SearchTraces(_Body):
+    """POST /traces/search."""
+
+    experiment_ids: list[str] = Field(min_length=1, max_length=1000)
+    filter: str | None = Field(default=None, max_length=10_000)
+    max_results: int = Field(default=100, ge=1, le=50_000)
+    order_by: list[str] = Field(default_factory=list, max_length=20)
+    page_token: str | None = Field(default=None, max_length=1000)
+    run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+
+class DeleteTraces(_Body):
+    """POST /traces/delete."""
+
+    experiment_id: str = Field(pattern=r"^\d{1,18}$")
+    max_timestamp_ms: int | None = Field(default=None, ge=0)
+    trace_ids: list[str] | None = Field(default=None, max_length=10_000)
+
+
+class AssessmentIn(_Body):
+    """POST /traces/{trace_id}/assessments."""
+
+    name: str = Key
+    kind: str = Field(pattern=r"^(feedback|expectation)$")
+    value: Any = None
+    rationale: str | None = None
+    source_type: str = Field(default="HUMAN", pattern=r"^(HUMAN|LLM_JUDGE|CODE)$")
+    source_id: str = Field(default="default", max_length=250)
+    span_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    error: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    overrides: str | None = None
+
+
+class AssessmentUpdate(_Body):
+    """PATCH /traces/{trace_id}/assessments/{assessment_id}."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=250)
+    value: Any = None
+    rationale: str | None = None
+    metadata: dict[str, str] | None = None
