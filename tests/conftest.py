@@ -222,3 +222,28 @@ def tracking(tracking_uri: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> It
 def client(tracking: object):
     """A TracemarkClient on the same fresh store."""
     return tm.TracemarkClient()
+
+
+@pytest.fixture
+def clear_database():
+    """A function that empties a database a live server is using."""
+    return _clear_database
+
+
+@pytest.fixture
+def start_server(tmp_path, sqlite_template: str):
+    """Start extra live servers over fresh SQLite files; all are stopped afterwards."""
+    servers: list[LiveServer] = []
+
+    def start(*, token: str | None = None) -> LiveServer:
+        folder = tmp_path / f"server-{len(servers)}"
+        folder.mkdir()
+        server = LiveServer(
+            _fresh_sqlite(folder, sqlite_template), str(folder / "artifacts"), token=token
+        )
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

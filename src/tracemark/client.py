@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
+from tracemark.tracing.client import TracingClient
 from tracemark.tracking.client import TrackingClient
-
-try:  # the tracing half is optional while it is being assembled
-    from tracemark.tracing.client import TracingClient
-except ImportError:  # pragma: no cover
-
-    class TracingClient:  # type: ignore[no-redef]
-        """Placeholder base when tracing is unavailable."""
 
 
 class TracemarkClient(TrackingClient, TracingClient):

@@ -17,6 +17,8 @@ status the server answers with when it reaches a client::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlreadyExistsError",
     "ConflictError",
@@ -41,7 +43,7 @@ class TracemarkError(Exception):
         super().__init__(message)
         self.message = message
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """Return the JSON body the server sends for this error."""
         return {"error_code": self.error_code, "message": self.message}
 
@@ -56,7 +58,7 @@ class InvalidInputError(TracemarkError, ValueError):
         super().__init__(message)
         self.field = field
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """Return the JSON body, naming the offending field when known."""
         body = super().to_dict()
         if self.field:
@@ -69,13 +71,26 @@ class InvalidFilterError(InvalidInputError):
 
     error_code = "INVALID_FILTER"
 
-    def __init__(self, message: str, *, filter_string: str = "", position: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        filter_string: str = "",
+        position: int = 0,
+        field: str = "filter_string",
+    ) -> None:
         if filter_string:
             pointer = " " * position + "^"
             message = f"{message}\n  {filter_string}\n  {pointer}"
-        super().__init__(message, field="filter_string")
+        super().__init__(message, field=field)
         self.filter_string = filter_string
         self.position = position
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body, with the position of the offending token."""
+        body = super().to_dict()
+        body["position"] = self.position
+        return body
 
 
 class InvalidArtifactPathError(InvalidInputError):

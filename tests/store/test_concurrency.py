@@ -32,9 +32,7 @@ def test_eight_threads_log_metrics_to_one_run(tracking, client):
     for n in range(8):
         assert len(client.get_metric_history(run.run_id, f"thread_{n}")) == per_thread
     assert len(client.get_metric_history(run.run_id, "shared")) == 8 * per_thread
-    assert set(client.get_run(run.run_id).metrics) == {f"thread_{n}" for n in range(8)} | {
-        "shared"
-    }
+    assert set(client.get_run(run.run_id).metrics) == {f"thread_{n}" for n in range(8)} | {"shared"}
 
 
 def test_two_processes_log_to_one_sqlite_file(tmp_path, sqlite_template):

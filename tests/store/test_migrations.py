@@ -52,9 +52,7 @@ def test_older_database_asks_for_upgrade_then_upgrades(tmp_path):
     SqlStore(f"sqlite:///{path}").close()
 
 
-@pytest.mark.parametrize(
-    "uri", ["mysql://x/y", "not a uri", "sqlite-ish:///x"]
-)
+@pytest.mark.parametrize("uri", ["mysql://x/y", "not a uri", "sqlite-ish:///x"])
 def test_unsupported_uris_are_clear_errors(uri):
     import tracemark as tm
 

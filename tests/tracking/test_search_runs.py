@@ -77,7 +77,7 @@ def test_bad_filter_points_at_the_token(tracking, runs):
 
 def test_injection_attempt_is_data(tracking, runs):
     hostile = "x' OR '1'='1"
-    assert tracking.search_runs(filter_string=f"params.model = \"{hostile}\"") == []
+    assert tracking.search_runs(filter_string=f'params.model = "{hostile}"') == []
     assert len(tracking.search_runs()) == 4
 
 

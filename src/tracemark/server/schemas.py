@@ -55,7 +55,7 @@ class MetricIn(_Body):
     """One metric value."""
 
     key: str = Key
-    value: float
+    value: float  # also "NaN", "Infinity" and "-Infinity", which JSON cannot spell as numbers
     timestamp: int = Field(ge=0)
     step: int = 0
 

@@ -326,10 +326,7 @@ class _Tokenizer:
 
 
 def _error(message: str, source: str, position: int, field: str) -> InvalidFilterError:
-    error = InvalidFilterError(message, filter_string=source, position=position)
-    # InvalidFilterError names "filter_string"; order_by clauses share the grammar.
-    error.field = field
-    return error
+    return InvalidFilterError(message, filter_string=source, position=position, field=field)
 
 
 # --- parser -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ answers become the same exceptions the SQL store raises.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import random
 import time
@@ -49,7 +50,14 @@ def _experiment(data: dict[str, Any]) -> Experiment:
 
 
 def _run(data: dict[str, Any]) -> Run:
+    data["metrics"] = {k: float(v) for k, v in data["metrics"].items()}
     return Run(**data)
+
+
+def _wire_float(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _fragment(raw: str | None) -> Any:
@@ -164,7 +172,11 @@ class RestStore:
         if error_class is None:
             error = exc.StoreError(f"server answered {response.status_code}: {message}")
         elif issubclass(error_class, exc.InvalidFilterError):
-            error = exc.InvalidFilterError(message)
+            error = exc.InvalidFilterError(
+                message,
+                position=int(body.get("position") or 0),
+                field=body.get("field") or "filter_string",
+            )
         elif issubclass(error_class, exc.InvalidInputError):
             error = error_class(message, field=body.get("field"))
         else:
@@ -304,7 +316,7 @@ class RestStore:
         for tag in tags:
             validation.tag_row(run_id, tag)
         body = {
-            "metrics": [m.to_dict() for m in metrics],
+            "metrics": [{**m.to_dict(), "value": _wire_float(float(m.value))} for m in metrics],
             "params": [{"key": p.key, "value": p.value} for p in params],
             "tags": [{"key": t.key, "value": t.value} for t in tags],
         }
@@ -313,7 +325,9 @@ class RestStore:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Fetch a metric's full history."""
         data = self.request("GET", f"/api/v1/runs/{_q(run_id)}/metric-history", params={"key": key})
-        return [Metric(**m) for m in data["metrics"]]
+        return [
+            Metric(m["key"], float(m["value"]), m["timestamp"], m["step"]) for m in data["metrics"]
+        ]
 
     def search_runs(
         self,
@@ -439,7 +453,8 @@ class RestArtifactRepository:
         self._base = f"/api/v1/runs/{_q(run_id)}/artifacts"
 
     def _path(self, artifact_file: str) -> str:
-        return f"{self._base}/{quote(artifact_file, safe='/')}"
+        # Slashes are escaped too, so no '..' segment is normalised away on the way.
+        return f"{self._base}/{quote(artifact_file, safe='')}"
 
     def write_bytes(self, artifact_file: str, data: bytes) -> None:
         """Upload one file."""

@@ -16,7 +16,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tracemark import config
-from tracemark.entities import Experiment, FileInfo, Metric, Param, Run, RunStatus, RunTag
+from tracemark.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+)
 from tracemark.exceptions import AlreadyExistsError, InvalidInputError, TracemarkError
 from tracemark.store.base import ViewType
 from tracemark.tracking.client import now_ms
@@ -510,14 +519,6 @@ class Tracker:
     def load_dict(self, artifact_file: str, run_id: str | None = None) -> Any:
         """Read a JSON or YAML artifact of a run (the active run by default)."""
         return self.client.load_dict(run_id or self._run_id(), artifact_file)
-
-
-class PagedList(list):  # type: ignore[type-arg]
-    """A page of results with the `token` of the next page (None on the last page)."""
-
-    def __init__(self, items: Sequence[Any], token: str | None) -> None:
-        super().__init__(items)
-        self.token = token
 
 
 def runs_to_frame(runs: Sequence[Run]) -> Any:

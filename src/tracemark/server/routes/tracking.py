@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from tracemark.entities import Metric, Param, RunTag
+from tracemark.entities import Metric, Param, Run, RunTag
 from tracemark.server.schemas import (
     CreateExperiment,
     CreateRun,
@@ -30,6 +31,19 @@ def _store(request: Request) -> Store:
 
 def _ok() -> dict[str, Any]:
     return {}
+
+
+def wire_float(value: float) -> float | str:
+    """JSON has no NaN or infinity; send those as the strings float() reads back."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _run_out(run: Run) -> dict[str, Any]:
+    data = run.to_dict()
+    data["metrics"] = {k: wire_float(v) for k, v in run.metrics.items()}
+    return data
 
 
 @router.post("/experiments")
@@ -118,7 +132,7 @@ def create_run(body: CreateRun, request: Request) -> dict[str, Any]:
         body.tags,
         body.parent_run_id,
     )
-    return run.to_dict()
+    return _run_out(run)
 
 
 @router.post("/runs/search")
@@ -132,13 +146,13 @@ def search_runs(body: SearchRuns, request: Request) -> dict[str, Any]:
         body.order_by or None,
         body.page_token,
     )
-    return {"runs": [r.to_dict() for r in runs], "next_page_token": token}
+    return {"runs": [_run_out(r) for r in runs], "next_page_token": token}
 
 
 @router.get("/runs/{run_id}")
 def get_run(run_id: str, request: Request) -> dict[str, Any]:
     """Return a run with params, tags and latest metrics."""
-    return _store(request).get_run(run_id).to_dict()
+    return _run_out(_store(request).get_run(run_id))
 
 
 @router.patch("/runs/{run_id}")
@@ -147,7 +161,7 @@ def update_run(run_id: str, body: UpdateRun, request: Request) -> dict[str, Any]
     run = _store(request).update_run(
         run_id, status=body.status, end_time=body.end_time, run_name=body.run_name
     )
-    return run.to_dict()
+    return _run_out(run)
 
 
 @router.delete("/runs/{run_id}")
@@ -189,4 +203,4 @@ def get_metric_history(
 ) -> dict[str, Any]:
     """Return every logged value of one metric."""
     history = _store(request).get_metric_history(run_id, key)
-    return {"metrics": [m.to_dict() for m in history]}
+    return {"metrics": [{**m.to_dict(), "value": wire_float(m.value)} for m in history]}

@@ -261,7 +261,9 @@ assessments = Table(
     Column("span_id", String(16), nullable=True),
     Column("name", String(250), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("value", JsonText, nullable=True),
+    # JSON text; plain TEXT on PostgreSQL too, because JSONB would rewrite 1e16 as an
+    # integer and a verdict must come back with the type it was given.
+    Column("value", Text, nullable=True),
     # Derived from `value` for filtering without JSON functions: its text form (a string
     # as is, true/false, other JSON as text) and, for numbers, its numeric value.
     Column("value_text", Text, nullable=True),
@@ -270,7 +272,7 @@ assessments = Table(
     Column("source_type", String(20), nullable=False),
     Column("source_id", String(250), nullable=False),
     Column("error", Text, nullable=True),
-    Column("metadata", JsonText, nullable=False),
+    Column("metadata", Text, nullable=False),  # JSON text
     Column("run_id", String(32), nullable=True),
     Column("overrides", String(64), nullable=True),
     Column("valid", Boolean, nullable=False, default=True),

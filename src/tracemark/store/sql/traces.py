@@ -21,7 +21,7 @@ import shutil
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -269,10 +269,7 @@ class TraceStoreMixin:
             .where(s.trace_id == bindparam("tid"))
             .order_by(s.start_time_ns, s.span_id)
         )
-        a = t.assessments.c
-        self._assessment_columns = [
-            self._json_out(c) if isinstance(c.type, t.JsonText) else c for c in a
-        ]
+        self._assessment_columns = list(t.assessments.c)
         self._select_trace_exists = select(t.trace_info.c.trace_id).where(
             t.trace_info.c.trace_id == bindparam("tid")
         )
@@ -447,20 +444,22 @@ class TraceStoreMixin:
                     f"span {sid}: attributes and events must be JSON data: {exc}",
                     field="attributes",
                 ) from None
+            name, span_type, message = span.name, span.span_type, span.status_message or ""
             if postgres:
                 attributes, events = json_in(attributes), json_in(events)
+                name, span_type, message = _no_nul(name), _no_nul(span_type), _no_nul(message)
             # In _SPAN_COLUMNS order.
             span_rows.append(
                 (
                     tid,
                     sid,
                     parent,
-                    span.name,
-                    span.span_type,
+                    name,
+                    span_type,
                     span.start_time_ns,
                     end_ns,
                     span.status_code,
-                    span.status_message or "",
+                    message,
                     inputs,
                     outputs,
                     inputs_ref,
@@ -486,15 +485,22 @@ class TraceStoreMixin:
             "cost": info.cost,
             "span_count": len(span_rows) if span_rows else int(info.span_count or 0),
         }
+        tags = validation.tags(info.tags)
+        metadata = [
+            (validation.key(k, "metadata"), str(v)) for k, v in (info.metadata or {}).items()
+        ]
+        if postgres:
+            for key in ("name", "request_preview", "response_preview"):
+                row[key] = _no_nul(row[key])
+            tags = [(k, _no_nul(v)) for k, v in tags]
+            metadata = [(k, _no_nul(v)) for k, v in metadata]
         return _Prepared(
             info=row,
             spans=span_rows,
             span_objects=span_objects,
             payloads=payloads,
-            tags=validation.tags(info.tags),
-            metadata=[
-                (validation.key(k, "metadata"), str(v)) for k, v in (info.metadata or {}).items()
-            ],
+            tags=tags,
+            metadata=metadata,
             has_root=has_root,
         )
 
@@ -820,6 +826,8 @@ class TraceStoreMixin:
         """
         _check_trace_id(trace_id)
         ((key, value),) = validation.tags({key: value})
+        if self._postgres:
+            value = _no_nul(value)
         with self._write() as conn:
             self._require_trace(conn, trace_id)
             self._execute_bulk(conn, self._upsert_trace_tag, [(trace_id, key, value)])
@@ -872,7 +880,7 @@ class TraceStoreMixin:
             NotFoundError: The trace, or the assessment to override, does not exist.
             AlreadyExistsError: An assessment with this id already exists.
         """
-        row = _assessment_row(assessment)
+        row = self._pg_text(_assessment_row(assessment))
         a = t.assessments.c
         try:
             with self._write() as conn:
@@ -888,17 +896,18 @@ class TraceStoreMixin:
                             f"assessment {row['overrides']!r} to override does not exist on "
                             f"trace {row['trace_id']!r}"
                         )
-                conn.execute(t.assessments.insert().values(**self._assessment_params(row)))
+                conn.execute(t.assessments.insert().values(**row))
         except IntegrityError as exc:
             raise AlreadyExistsError(f"assessment {row['assessment_id']!r} already exists") from exc
         return _assessment_from_values(row)
 
-    def _assessment_params(self, row: dict[str, Any]) -> dict[str, Any]:
-        params = dict(row)
-        for name in ("value", "metadata"):
-            if params[name] is not None:
-                params[name] = self._json_in(params[name])
-        return params
+    def _pg_text(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Replace NUL characters in an assessment's plain-text columns on PostgreSQL."""
+        if self._postgres:
+            for key in ("name", "value_text", "rationale", "error", "source_id"):
+                if key in row:
+                    row[key] = _no_nul(row[key])
+        return row
 
     def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment:
         """Return one assessment of a trace.
@@ -967,15 +976,13 @@ class TraceStoreMixin:
             values.update(assessment_value_columns(value))
         if rationale is not None:
             values["rationale"] = _optional_text(rationale, "rationale")
+        values = self._pg_text(values)
         a = t.assessments.c
         with self._write() as conn:
             current = self._get_assessment(conn, trace_id, assessment_id)
             if metadata is not None:
                 values["metadata"] = _metadata_json({**current.metadata, **metadata})
             values["last_updated_time_ms"] = max(_now_ms(), current.last_updated_time_ms)
-            for key in ("value", "metadata"):
-                if values.get(key) is not None:
-                    values[key] = self._json_in(values[key])
             conn.execute(
                 update(t.assessments)
                 .where(a.assessment_id == assessment_id, a.trace_id == trace_id)
@@ -1068,7 +1075,12 @@ def _usage(span: Span, key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-# --- JSON columns -------------------------------------------------------------------------
+# --- PostgreSQL text -------------------------------------------------------------------------
+
+
+def _no_nul(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: store U+FFFD instead (JSON columns keep it)."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 def _unwrap(text: str | None) -> str | None:
@@ -1175,7 +1187,7 @@ def _assessment_row(a: Assessment) -> dict[str, Any]:
     }
 
 
-def _assessment_from_values(row: dict[str, Any]) -> Assessment:
+def _assessment_from_values(row: Mapping[str, Any]) -> Assessment:
     value = row["value"]
     return Assessment(
         assessment_id=row["assessment_id"],
@@ -1197,7 +1209,4 @@ def _assessment_from_values(row: dict[str, Any]) -> Assessment:
 
 
 def _assessment_from_row(row: Any) -> Assessment:
-    values = dict(row._mapping)
-    values["value"] = _unwrap(values["value"])
-    values["metadata"] = _unwrap(values["metadata"])
-    return _assessment_from_values(values)
+    return _assessment_from_values(row._mapping)
