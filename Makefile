@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TRACEMARK_TEST_POSTGRES_URI ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint format bench install postgres clean
+.PHONY: run test lint format bench install postgres clean ui ui-test e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,39 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-run: install
-	$(BIN)/tracemark demo
+# The web UI: `npm ci` from package-lock.json, then a production build into the package.
+UI_STAMP := ui/node_modules/.installed
+UI_BUILD := src/tracemark/server/static/index.html
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DB ?= tracemark.db
+
+$(UI_STAMP): ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $(UI_STAMP)
+
+$(UI_BUILD): $(UI_STAMP) $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/vite.config.ts
+	cd ui && npm run build
+
+ui: $(UI_BUILD)
+
+ui-test: $(UI_STAMP)
+	cd ui && npm run lint && npm test
+
+# Debian's Chromium for the e2e tests (CI runs as root on a fresh machine).
+e2e-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+run: install ui
+	@if ! $(BIN)/tracemark --tracking-uri sqlite:///$(DB) runs list --max-results 1 --json \
+			| grep -q '"run_id"'; then \
+		echo "Empty database: seeding the demo into $(DB)"; \
+		$(BIN)/tracemark --tracking-uri sqlite:///$(DB) demo; \
+	fi
+	@echo "tracemark UI: http://$(HOST):$(PORT)/"
+	$(BIN)/tracemark server --host $(HOST) --port $(PORT) --backend-store-uri sqlite:///$(DB)
 
 lint: install
 	$(BIN)/ruff check .
@@ -35,8 +66,8 @@ postgres:
 		for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
 	fi
 
-test: lint postgres
-	$(BIN)/pytest -q
+test: lint postgres ui ui-test e2e-deps
+	TRACEMARK_E2E_REQUIRED=1 $(BIN)/pytest -q
 
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
@@ -44,4 +75,4 @@ bench: install
 	$(BIN)/python bench/tracking.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache ui/node_modules src/tracemark/server/static

@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "TracemarkClient": "tracemark.client",
     "TracemarkError": "tracemark.exceptions",
     "active_run": _TRACKING,
+    "autolog": "tracemark.integrations",
     "create_experiment": _TRACKING,
     "delete_assessment": _TRACING,
     "delete_experiment": _TRACKING,
@@ -122,6 +123,7 @@ __all__ = [
     "TracemarkError",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_assessment",
     "delete_experiment",
@@ -182,8 +184,19 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         # Subpackages such as tracemark.tracing are importable attributes too.
-        if name in ("tracing", "testing", "exceptions", "entities"):
+        if name in ("tracing", "testing", "exceptions", "entities", "integrations"):
             return importlib.import_module(f"tracemark.{name}")
+        if not name.startswith("_"):
+            # tm.openai, tm.anthropic, ...: any registered integration, plugins included.
+            from tracemark.integrations import get
+
+            try:
+                value = get(name)
+            except KeyError:
+                pass
+            else:
+                globals()[name] = value
+                return value
         raise AttributeError(f"module 'tracemark' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -35,21 +35,27 @@ def test_newer_database_is_refused(tmp_path, sqlite_template):
 
 
 def test_older_database_asks_for_upgrade_then_upgrades(tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    first, *later = migrate.known_revisions()
+    assert later, "needs a second revision to upgrade to"
     path = tmp_path / "old.db"
     engine = create_engine(f"sqlite:///{path}")
-    from alembic import command
-
     with engine.begin() as conn:
-        command.upgrade(migrate._config(conn), migrate.known_revisions()[0])
-    if migrate.known_revisions()[0] == HEAD_REVISION:
-        # Simulate an older schema: an unknown-but-older state is the first revision minus
-        # nothing, so step back by downgrading to base and stamping the first revision.
-        pytest.skip("only one revision exists")
+        command.upgrade(migrate._config(conn), first)
+    assert not inspect(engine).has_table("trace_info")
     with pytest.raises(SchemaVersionError, match="tracemark db upgrade"):
         SqlStore(f"sqlite:///{path}")
     before, after = migrate.upgrade(engine)
-    assert after == HEAD_REVISION
-    SqlStore(f"sqlite:///{path}").close()
+    assert (before, after) == (first, HEAD_REVISION)
+    assert {"trace_info", "trace_tags", "trace_metadata", "spans", "assessments"} <= set(
+        inspect(engine).get_table_names()
+    )
+    engine.dispose()
+    store = SqlStore(f"sqlite:///{path}")
+    assert store.search_traces(["0"]) == ([], None)
+    store.close()
 
 
 @pytest.mark.parametrize("uri", ["mysql://x/y", "not a uri", "sqlite-ish:///x"])

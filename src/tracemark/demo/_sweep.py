@@ -84,6 +84,9 @@ def run_demo(
         _log_sweep_params(len(configs))
         children = [tm.get_run(_evaluate_config(config, seed)) for config in configs]
         _log_sweep_summary(children)
+    from tracemark.demo._traces import log_demo_traces
+
+    log_demo_traces(seed=seed)  # after the sweep, so the agent's traces link to no run
     return DemoResult(
         tracking_uri=tm.get_tracking_uri(),
         experiment=tm.get_experiment(experiment.experiment_id),

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tracemark._version import __version__
 from tracemark.exceptions import TracemarkError
 from tracemark.server.middleware import BodyTooLarge, GuardMiddleware
+from tracemark.server.schemas import ERROR_RESPONSES
 from tracemark.server.settings import ServerSettings
 
 logger = logging.getLogger("tracemark.server")
@@ -52,6 +53,7 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
         version=__version__,
         docs_url="/docs",
         redoc_url=None,
+        responses=ERROR_RESPONSES,
     )
     app.state.store = store
     app.state.settings = settings
@@ -101,11 +103,15 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
         """Return the server's tracemark version."""
         return {"version": __version__}
 
-    from tracemark.server.routes import artifacts, traces, tracking
+    from tracemark.server.routes import analytics, artifacts, otlp, traces, tracking
+    from tracemark.server.static import mount_ui
 
     app.include_router(tracking.router)
     app.include_router(artifacts.router)
     app.include_router(traces.router)
+    app.include_router(otlp.router)
+    app.include_router(analytics.router)
+    mount_ui(app)
 
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

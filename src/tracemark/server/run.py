@@ -20,6 +20,8 @@ _ENV = {
     "max_body_bytes": "TRACEMARK_SERVER_MAX_BODY_BYTES",
 }
 
+_MIGRATION_LOCK_KEY = 0x7472_6163_656D  # "tracem": a PostgreSQL advisory lock of our own
+
 
 def is_loopback(host: str) -> bool:
     """Tell whether a bind address only accepts connections from this machine."""
@@ -71,12 +73,24 @@ def migrate_on_start(uri: str) -> tuple[str | None, str] | None:
     """Create or upgrade a SQL database before serving; None for non-SQL stores."""
     if not uri.startswith(("sqlite", "postgres")):
         return None
+    from sqlalchemy import text
+
     from tracemark.store.sql import migrate
-    from tracemark.store.sql.engine import build_engine
+    from tracemark.store.sql.engine import WRITE, build_engine
 
     engine = build_engine(uri)
     try:
-        return migrate.upgrade(engine)
+        if engine.dialect.name != "postgresql":
+            # BEGIN IMMEDIATE: servers starting together on one SQLite file migrate in turn.
+            return migrate.upgrade(engine.execution_options(**{WRITE: True}))
+        # Servers starting together on one PostgreSQL database migrate in turn; the
+        # session lock goes with the connection even if this process dies.
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            try:
+                return migrate.upgrade(engine)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     finally:
         engine.dispose()
 

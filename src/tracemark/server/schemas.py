@@ -7,10 +7,34 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 Key = Field(min_length=1, max_length=250)
+INT64_MAX = 2**63 - 1  # integer columns are 64-bit: larger values are refused, not stored
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a code, a message naming the object, the field at fault if any."""
+
+    error_code: str
+    message: str
+    field: str | None = None
+    position: int | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Invalid input, filter or Host header"),
+        (401, "Missing or wrong bearer token"),
+        (404, "No such object"),
+        (409, "Already exists, or conflicts with what is stored"),
+        (413, "Request body too large"),
+        (422, "Body or parameters do not match the schema"),
+    )
+}
+"""The error answers every API route may give, documented in OpenAPI."""
 
 
 class CreateExperiment(_Body):
@@ -38,7 +62,7 @@ class CreateRun(_Body):
 
     experiment_id: str = Field(pattern=r"^\d{1,18}$")
     run_name: str | None = Field(default=None, max_length=250)
-    start_time: int | None = Field(default=None, ge=0)
+    start_time: int | None = Field(default=None, ge=0, le=INT64_MAX)
     tags: dict[str, str] = Field(default_factory=dict)
     parent_run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
@@ -47,7 +71,7 @@ class UpdateRun(_Body):
     """PATCH /runs/{run_id}."""
 
     status: str | None = Field(default=None, pattern=r"^(RUNNING|FINISHED|FAILED|KILLED)$")
-    end_time: int | None = Field(default=None, ge=0)
+    end_time: int | None = Field(default=None, ge=0, le=INT64_MAX)
     run_name: str | None = Field(default=None, max_length=250)
 
 
@@ -56,8 +80,8 @@ class MetricIn(_Body):
 
     key: str = Key
     value: float  # also "NaN", "Infinity" and "-Infinity", which JSON cannot spell as numbers
-    timestamp: int = Field(ge=0)
-    step: int = 0
+    timestamp: int = Field(ge=0, le=INT64_MAX)
+    step: int = Field(default=0, ge=-INT64_MAX - 1, le=INT64_MAX)
 
 
 class KeyValue(_Body):
@@ -101,7 +125,7 @@ class DeleteTraces(_Body):
     """POST /traces/delete."""
 
     experiment_id: str = Field(pattern=r"^\d{1,18}$")
-    max_timestamp_ms: int | None = Field(default=None, ge=0)
+    max_timestamp_ms: int | None = Field(default=None, ge=0, le=INT64_MAX)
     trace_ids: list[str] | None = Field(default=None, max_length=10_000)
 
 

@@ -7,9 +7,10 @@ against a tracemark server. Callers never know which one they hold.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from tracemark.entities import Experiment, Metric, Param, Run, RunTag
+from tracemark.entities.trace import Assessment, Trace, TraceInfo
 from tracemark.store.artifacts import ArtifactRepository
 
 
@@ -23,7 +24,7 @@ class ViewType:
 
 
 class Store(Protocol):
-    """Persistence for experiments, runs and (later) traces."""
+    """Persistence for experiments, runs, traces and assessments."""
 
     artifact_root: str
 
@@ -88,3 +89,39 @@ class Store(Protocol):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> tuple[list[Run], str | None]: ...
+
+    # traces (SQL implementation: store/sql/traces.py and store/sql/assessments.py)
+    def log_traces(self, traces: Sequence[Trace]) -> None: ...
+    def get_trace(self, trace_id: str) -> Trace: ...
+    def search_traces(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[list[TraceInfo], str | None]: ...
+    def delete_traces(
+        self,
+        experiment_id: str,
+        max_timestamp_ms: int | None = None,
+        trace_ids: Sequence[str] | None = None,
+    ) -> int: ...
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None: ...
+    def delete_trace_tag(self, trace_id: str, key: str) -> None: ...
+
+    # assessments
+    def create_assessment(self, assessment: Assessment) -> Assessment: ...
+    def get_assessment(self, trace_id: str, assessment_id: str) -> Assessment: ...
+    def update_assessment(
+        self,
+        trace_id: str,
+        assessment_id: str,
+        *,
+        name: str | None = None,
+        value: Any = ...,
+        rationale: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Assessment: ...
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None: ...

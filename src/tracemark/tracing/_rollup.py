@@ -14,12 +14,20 @@ from tracemark.tracing._mask import MASK_FAILED, Mask, mask_span
 if TYPE_CHECKING:
     from tracemark.tracing._buffer import TraceBuffer
 
-__all__ = ["INPUT_TOKENS", "OUTPUT_TOKENS", "PREVIEW_CHARS", "TOTAL_TOKENS", "build_trace"]
+__all__ = [
+    "COST",
+    "INPUT_TOKENS",
+    "OUTPUT_TOKENS",
+    "PREVIEW_CHARS",
+    "TOTAL_TOKENS",
+    "build_trace",
+]
 
 PREVIEW_CHARS = 1000
 INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 TOTAL_TOKENS = "gen_ai.usage.total_tokens"
+COST = "gen_ai.usage.cost"  # USD, set by integrations (tracemark.integrations._cost)
 
 
 def build_trace(buffer: TraceBuffer, mask: Mask | None = None) -> Trace:
@@ -53,10 +61,19 @@ def build_trace(buffer: TraceBuffer, mask: Mask | None = None) -> Trace:
 def _info(buffer: TraceBuffer, spans: list[Span]) -> TraceInfo:
     input_tokens = output_tokens = total_tokens = 0
     has_usage = has_total = False
+    cost: float | None = None
     for span in spans:
         attrs = span.attributes
-        if not attrs:
+        if not attrs or not (
+            INPUT_TOKENS in attrs
+            or OUTPUT_TOKENS in attrs
+            or TOTAL_TOKENS in attrs
+            or COST in attrs
+        ):
             continue
+        c = attrs.get(COST)
+        if _is_count(c):
+            cost = (cost or 0.0) + float(c)
         i, o, t = attrs.get(INPUT_TOKENS), attrs.get(OUTPUT_TOKENS), attrs.get(TOTAL_TOKENS)
         if _is_count(i):
             input_tokens += int(i)
@@ -70,7 +87,7 @@ def _info(buffer: TraceBuffer, spans: list[Span]) -> TraceInfo:
         elif _is_count(i) or _is_count(o):
             total_tokens += (int(i) if _is_count(i) else 0) + (int(o) if _is_count(o) else 0)
     usage = has_usage or has_total
-    first_start = min((s.start_time_ns for s in spans), default=0)
+    first_start = min([s.start_time_ns for s in spans], default=0)
     return TraceInfo(
         trace_id=buffer.trace_id,
         experiment_id=buffer.experiment_id,
@@ -86,6 +103,7 @@ def _info(buffer: TraceBuffer, spans: list[Span]) -> TraceInfo:
         output_tokens=output_tokens if usage else None,
         total_tokens=total_tokens if usage else None,
         span_count=len(spans),
+        cost=cost,
     )
 
 

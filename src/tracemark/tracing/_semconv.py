@@ -1,7 +1,8 @@
 """Map OpenTelemetry GenAI and OpenInference span attributes onto tracemark's span model.
 
-Shared by the span processor (`tracemark.tracing.otel`) and usable by OTLP ingest: one
-pure function, no OpenTelemetry import.
+Shared by the span processor (`tracemark.tracing.otel`) and the server's OTLP ingest: one
+pure function, no OpenTelemetry import. Chat messages end up OpenAI-style whichever
+convention carried them (GenAI's role/parts messages are rewritten, see `_chat_messages`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ _ALIASES = {
 }
 _INPUT_MESSAGE_PREFIXES = ("llm.input_messages.", "gen_ai.prompt.")
 _OUTPUT_MESSAGE_PREFIXES = ("llm.output_messages.", "gen_ai.completion.")
-_UNWRAP = ("message", "tool_call", "document")
+_UNWRAP = ("message", "tool_call", "document", "message_content")
+_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+_DOCUMENTS_PREFIX = "retrieval.documents."
 
 
 @dataclass(slots=True)
@@ -105,6 +108,9 @@ def map_otel_attributes(attributes: Mapping[str, Any]) -> MappedAttributes:
     consumed: set[str] = {SPAN_TYPE_KEY}
 
     found, value = _payload(attrs, INPUT_VALUE, INPUT_MIME, "gen_ai.input.messages")
+    if found and INPUT_VALUE not in attrs and _SYSTEM_INSTRUCTIONS in attrs:
+        value = _with_system_instructions(attrs[_SYSTEM_INSTRUCTIONS], value)
+        consumed.add(_SYSTEM_INSTRUCTIONS)
     if not found:
         found, value = _messages(attrs, _INPUT_MESSAGE_PREFIXES, consumed)
     if not found and "traceloop.entity.input" in attrs:
@@ -118,6 +124,8 @@ def map_otel_attributes(attributes: Mapping[str, Any]) -> MappedAttributes:
     found, value = _payload(attrs, OUTPUT_VALUE, OUTPUT_MIME, "gen_ai.output.messages")
     if not found:
         found, value = _messages(attrs, _OUTPUT_MESSAGE_PREFIXES, consumed)
+    if not found:
+        found, value = _documents(attrs, consumed)
     if not found and "traceloop.entity.output" in attrs:
         found, value = True, _json_or_text(attrs["traceloop.entity.output"])
         consumed.add("traceloop.entity.output")
@@ -129,6 +137,8 @@ def map_otel_attributes(attributes: Mapping[str, Any]) -> MappedAttributes:
     for key in ("session.id", "user.id"):
         if key in attrs:
             mapped.metadata[key.replace(".", "_")] = str(attrs[key])
+    if "session_id" not in mapped.metadata and "gen_ai.conversation.id" in attrs:
+        mapped.metadata["session_id"] = str(attrs["gen_ai.conversation.id"])
 
     out = {k: v for k, v in attrs.items() if k not in consumed}
     for canonical, aliases in _ALIASES.items():
@@ -169,7 +179,7 @@ def _payload(
             return True, _json_or_text(value) if mime == "application/json" else value
         return True, value
     if messages_key in attrs:
-        return True, _json_or_text(attrs[messages_key])
+        return True, _chat_messages(_json_or_text(attrs[messages_key]))
     return False, None
 
 
@@ -194,14 +204,106 @@ def _messages(
                     _set_path(tree, rest, value)
                     consumed.add(key)
         if tree:
-            return True, _listify(tree)
+            return True, _chat_messages(_listify(tree))
     return False, None
+
+
+def _documents(attrs: Mapping[str, Any], consumed: set[str]) -> tuple[bool, Any]:
+    """Read OpenInference `retrieval.documents.N.document.*` as tracemark documents."""
+    found, docs = _messages(attrs, (_DOCUMENTS_PREFIX,), consumed)
+    if not found or not isinstance(docs, list):
+        return found, docs
+    out = []
+    for doc in docs:
+        if not isinstance(doc, dict):
+            out.append(doc)
+            continue
+        metadata = _json_or_text(doc.get("metadata")) if "metadata" in doc else {}
+        if not isinstance(metadata, dict):
+            metadata = {"metadata": metadata}
+        if "score" in doc:
+            metadata = {**metadata, "score": doc["score"]}
+        out.append({"page_content": doc.get("content"), "metadata": metadata, "id": doc.get("id")})
+    return True, out
+
+
+def _chat_messages(value: Any) -> Any:
+    """Rewrite messages OpenAI-style: GenAI role/parts messages, OpenInference `contents`.
+
+    Messages already in OpenAI's shape, and anything that is not a list of messages, are
+    returned unchanged.
+    """
+    if not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for message in value:
+        if not isinstance(message, dict):
+            out.append(message)
+        elif "contents" in message and "content" not in message:
+            message = dict(message)
+            message["content"] = message.pop("contents")
+            out.append(message)
+        elif isinstance(message.get("parts"), list) and "content" not in message:
+            out.extend(_from_parts(message))
+        else:
+            out.append(message)
+    return out
+
+
+def _from_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Turn one GenAI `{"role", "parts": [...]}` message into OpenAI-style messages."""
+    role = message.get("role")
+    rest = {k: v for k, v in message.items() if k not in ("role", "parts")}
+    content: list[Any] = []
+    tool_calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for part in message["parts"]:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            content.append({"type": "text", "text": part.get("content", "")})
+        elif kind == "tool_call":
+            arguments = part.get("arguments")
+            if not isinstance(arguments, str):
+                arguments = orjson.dumps(arguments).decode()
+            call = {"name": part.get("name"), "arguments": arguments}
+            tool_calls.append({"id": part.get("id"), "type": "function", "function": call})
+        elif kind == "tool_call_response":
+            response = part.get("response")
+            if not isinstance(response, str):
+                response = orjson.dumps(response).decode()
+            results.append({"role": "tool", "tool_call_id": part.get("id"), "content": response})
+        else:
+            content.append(part)
+    if results and not content and not tool_calls:
+        return results
+    out: dict[str, Any] = {"role": role, "content": content or None}
+    if len(content) == 1 and isinstance(content[0], dict) and content[0].get("type") == "text":
+        out["content"] = content[0]["text"]
+    if tool_calls:
+        out["tool_calls"] = tool_calls
+    out.update(rest)
+    return [out, *results]
+
+
+def _with_system_instructions(instructions: Any, messages: Any) -> Any:
+    """Put GenAI's `gen_ai.system_instructions` first, as an OpenAI system message."""
+    if not isinstance(messages, list):
+        return messages
+    parts = _json_or_text(instructions)
+    if isinstance(parts, list):
+        system = _from_parts({"role": "system", "parts": parts})[0]
+    else:
+        system = {"role": "system", "content": parts}
+    return [system, *messages]
 
 
 def _set_path(node: dict[Any, Any], path: list[str], value: Any) -> None:
     for segment in path[:-1]:
         key = int(segment) if segment.isdigit() else segment
-        node = node.setdefault(key, {})
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            return  # `a.0` and `a.0.b` both set: the flat value stays, the deeper one is dropped
+        node = child
     last = path[-1]
     node[int(last) if last.isdigit() else last] = value
 

@@ -316,20 +316,22 @@ class LiveSpan:
 
     def to_span(self) -> Span:
         """Return the finished-span entity (called on the exporter thread)."""
+        attributes, events = self.attributes, self.events
+        # Positional, in Span's field order: the exporter calls this for every span.
         return Span(
-            trace_id=self.trace_id,
-            span_id=self.span_id,
-            parent_id=self.parent_id,
-            name=self.name,
-            span_type=self.span_type,
-            start_time_ns=self.start_time_ns,
-            end_time_ns=self.end_time_ns,
-            status_code=self.status_code,
-            status_message=self.status_message,
-            inputs_json=self.inputs_json,
-            outputs_json=self.outputs_json,
-            attributes=dict(self.attributes),
-            events=list(self.events or ()),
+            self.trace_id,
+            self.span_id,
+            self.parent_id,
+            self.name,
+            self.span_type,
+            self.start_time_ns,
+            self.end_time_ns,
+            self.status_code,
+            self.status_message,
+            self.inputs_json,
+            self.outputs_json,
+            dict(attributes) if attributes else {},
+            list(events) if events else [],
         )
 
 

@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracemark.entities.trace import Span, SpanStatusCode, SpanType, Trace
@@ -39,11 +40,21 @@ __all__ = [
 _STATUS_NAMES = {0: SpanStatusCode.UNSET, 1: SpanStatusCode.OK, 2: SpanStatusCode.ERROR}
 
 
-def current_otel_parent() -> tuple[str, str] | None:
-    """Return `(trace_id, span_id)` in hex of the recording OpenTelemetry span, if any."""
+@functools.cache
+def _otel_current_span() -> tuple[Callable[[], Any], Any]:
+    """Return OpenTelemetry's `get_current_span` and the span it returns when there is none."""
     from opentelemetry import trace as otel_trace
 
-    span = otel_trace.get_current_span()
+    return otel_trace.get_current_span, otel_trace.INVALID_SPAN
+
+
+def current_otel_parent() -> tuple[str, str] | None:
+    """Return `(trace_id, span_id)` in hex of the recording OpenTelemetry span, if any."""
+    # Called for every root span once OpenTelemetry is loaded: no import statement here.
+    get_current_span, no_span = _otel_current_span()
+    span = get_current_span()
+    if span is no_span:
+        return None
     context = span.get_span_context()
     if not context.is_valid or not span.is_recording():
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from tracemark.entities import Metric, Param, Run, RunTag
 from tracemark.server.schemas import (
@@ -22,7 +22,8 @@ from tracemark.tracking.client import now_ms
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 
-ExperimentId = str
+# Digits that fit the 64-bit id column; anything else is refused before the store sees it.
+ExperimentId = Annotated[str, Path(pattern=r"^\d{1,18}$")]
 
 
 def _store(request: Request) -> Store:

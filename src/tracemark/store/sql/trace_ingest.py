@@ -1,4 +1,4 @@
-"""Turn a batch of incoming traces into rows: validate, offload large payloads, merge.
+r"""Turn a batch of incoming traces into rows: validate, offload large payloads, merge.
 
 Everything here is plain Python that runs before or between the store's queries, so the
 exporter's hot path spends its time in a few executemany calls and nowhere else.
@@ -8,7 +8,7 @@ larger than `INLINE_PAYLOAD_LIMIT` bytes is gzip-compressed for the artifact sto
 ``traces/{trace_id}/{span_id}.{inputs|outputs}.json.gz`` (relative to the artifact root)
 and the row keeps that path instead.
 
-PostgreSQL: JSONB refuses the JSON escape ``\\u0000``, so such a text is stored wrapped as a
+PostgreSQL: JSONB refuses the JSON escape ``\u0000``, so such a text is stored wrapped as a
 JSON string (`json_in`) and unwrapped on read (`unwrap`); plain text columns cannot hold
 NUL characters at all, so those become U+FFFD there (`no_nul`).
 
@@ -188,6 +188,7 @@ def prepare_trace(
             continue
         parent = span.parent_id
         end_ns = span.end_time_ns
+        message = span.status_message
         # One combined test on the hot path; _span_error says what exactly is wrong.
         if not (
             type(sid) is str
@@ -199,6 +200,7 @@ def prepare_trace(
             and span.status_code in _SPAN_STATUSES
             and type(span.start_time_ns) is int
             and (end_ns is None or type(end_ns) is int)
+            and (message is None or type(message) is str)
         ):
             raise _span_error(span, tid)
         if parent is None:
@@ -217,7 +219,7 @@ def prepare_trace(
             raise InvalidInputError(
                 f"span {sid}: attributes and events must be JSON data: {exc}", field="attributes"
             ) from None
-        name, span_type, message = span.name, span.span_type, span.status_message or ""
+        name, span_type, message = span.name, span.span_type, message or ""
         if postgres:
             attributes, events = json_in(attributes, True), json_in(events, True)
             name, span_type, message = no_nul(name), no_nul(span_type), no_nul(message)
@@ -254,7 +256,7 @@ def prepare_trace(
         "input_tokens": info.input_tokens,
         "output_tokens": info.output_tokens,
         "total_tokens": info.total_tokens,
-        "cost": info.cost,
+        "cost": None if info.cost is None else float(info.cost),
         # What is stored, unless the trace came without spans.
         "span_count": len(span_rows) if span_rows else int(info.span_count or 0),
     }
@@ -286,6 +288,12 @@ def _check_info(info: Any, tid: str) -> None:
         )
     if info.run_id is not None:
         validation.run_id(info.run_id)
+    for name in ("name", "request_preview", "response_preview"):
+        text = getattr(info, name)
+        if text is not None and not isinstance(text, str):
+            raise InvalidInputError(
+                f"trace {tid}: {name} must be a string, got {type(text).__name__}", field=name
+            )
 
 
 def _span_error(span: Any, trace_id: str) -> InvalidInputError:
@@ -312,6 +320,11 @@ def _span_error(span: Any, trace_id: str) -> InvalidInputError:
         return InvalidInputError(
             f"span {sid}: status must be one of UNSET, OK, ERROR, got {span.status_code!r}",
             field="status_code",
+        )
+    if span.status_message is not None and not isinstance(span.status_message, str):
+        return InvalidInputError(
+            f"span {sid}: status_message must be a string, got {span.status_message!r}",
+            field="status_message",
         )
     return InvalidInputError(
         f"span {sid}: start and end times must be integer nanoseconds, got "

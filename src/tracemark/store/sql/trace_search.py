@@ -30,13 +30,15 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Select, exists, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from tracemark.entities.trace import Assessment
-from tracemark.exceptions import InvalidInputError
 from tracemark.store import validation
 from tracemark.store.filter_grammar import Comparison, Expr, OrderBy, parse_filter, parse_order_by
+from tracemark.store.sql.assessments import text_form
 from tracemark.store.sql.run_search import (
     _NUMBER,
     _STRING,
@@ -52,12 +54,7 @@ from tracemark.store.sql.run_search import (
 )
 from tracemark.store.sql.schema import assessments, spans, trace_info, trace_metadata, trace_tags
 
-__all__ = [
-    "assessment_value_columns",
-    "build_trace_select",
-    "trace_filter_clause",
-    "trace_order_clauses",
-]
+__all__ = ["build_trace_select", "trace_filter_clause", "trace_order_clauses"]
 
 _FEEDBACK = Assessment.FEEDBACK
 _EXPECTATION = Assessment.EXPECTATION
@@ -109,10 +106,38 @@ _TRACE_ATTRIBUTES = {
     "request_preview": (_ti.request_preview, _STRING),
     "response_preview": (_ti.response_preview, _STRING),
 }
+
+
+class _Unindexed(ColumnElement[Any]):
+    """A column whose index SQLite must not use here (SQLite's unary ``+`` idiom).
+
+    Without statistics SQLite may answer ``EXISTS (... spans.trace_id = outer AND
+    spans.name = 'x')`` through the index on name, scanning every span of that name once
+    per trace; through the primary key it reads only the trace's own spans.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_Unindexed)
+def _compile_unindexed(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _compile_unindexed_sqlite(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
 _SPAN_FIELDS = {
-    "name": spans.c.name,
-    "type": spans.c.span_type,
-    "span_type": spans.c.span_type,
+    "name": _Unindexed(spans.c.name),
+    "type": _Unindexed(spans.c.span_type),
+    "span_type": _Unindexed(spans.c.span_type),
     "status": spans.c.status_code,
     "status_code": spans.c.status_code,
 }
@@ -121,7 +146,6 @@ _TRACE_KEY_VALUE_TABLES = {
     "metadata": _KeyValueTable(trace_metadata, trace_metadata.c.trace_id, _ti.trace_id),
 }
 _ORDERED_COMPARISONS = ("<", "<=", ">", ">=")
-_NULL_TESTS = ("IS NULL", "IS NOT NULL")
 
 
 def trace_filter_clause(expr: Expr, *, filter_string: str = "") -> ColumnElement[bool]:
@@ -250,7 +274,9 @@ class _TraceFilter(_FilterCompiler):
     def assessment(self, cmp: Comparison, kind: str) -> ColumnElement[bool]:
         """True when some valid assessment of that name has a matching value."""
         a = assessments.c
-        found = exists().where(a.trace_id == _ti.trace_id, a.name == cmp.key, a.valid == true())
+        found = exists().where(
+            a.trace_id == _ti.trace_id, _Unindexed(a.name) == cmp.key, a.valid == true()
+        )
         if kind != _ANY_ASSESSMENT:
             found = found.where(a.kind == kind)
         if cmp.op == "IS NULL":
@@ -261,65 +287,8 @@ class _TraceFilter(_FilterCompiler):
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if numeric or cmp.op in _ORDERED_COMPARISONS:
             return found.where(self.condition(a.value_number, cmp, _NUMBER))
-        text_values = tuple(_text_form(v) for v in values)
+        text_values = tuple(text_form(v) for v in values)
         as_text = dataclasses.replace(
             cmp, value=text_values if isinstance(cmp.value, tuple) else text_values[0]
         )
         return found.where(self.condition(a.value_text, as_text, _STRING))
-
-
-def _text_form(value: Any) -> str:
-    """Return how an assessment value reads as text: see the module docstring."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return orjson.dumps(value).decode()
-
-
-def assessment_value_columns(value: Any) -> dict[str, Any]:
-    """Return the ``value``, ``value_text`` and ``value_number`` columns for a value.
-
-    Example::
-
-        assessment_value_columns(True)  # {'value': 'true', 'value_text': 'true', ...}
-
-    Args:
-        value: An assessment value: None, bool, number, string, or JSON (dict or list).
-
-    Raises:
-        InvalidInputError: The value is not JSON (or is a NaN or infinite number).
-    """
-    _check_json_value(value, 0)
-    try:
-        text = orjson.dumps(value).decode()
-    except orjson.JSONEncodeError as exc:
-        raise InvalidInputError(
-            f"assessment value must be JSON (bool, number, string, list or dict): {exc}",
-            field="value",
-        ) from None
-    number = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    return {
-        "value": None if value is None else text,
-        "value_text": None if value is None else _text_form(value),
-        "value_number": number,
-    }
-
-
-def _check_json_value(value: Any, depth: int) -> None:
-    # orjson writes NaN and infinities as null; refuse them rather than change the value.
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        raise InvalidInputError(
-            f"assessment value cannot hold {value!r}: JSON has no NaN or infinity",
-            field="value",
-        )
-    if depth > 100:
-        return  # orjson's own depth limit reports anything deeper
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_json_value(item, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _check_json_value(item, depth + 1)

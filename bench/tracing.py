@@ -1,0 +1,576 @@
+"""Tracing benchmark: tracemark against MLflow tracing and the raw OpenTelemetry SDK, in one process.
+
+The same workloads run untraced, with tracemark (`@tm.trace`, SQLite store, background
+export), with MLflow (`@mlflow.trace`, SQLite tracking store, async trace logging on) and with
+the raw OpenTelemetry SDK (a `TracerProvider` with a `BatchSpanProcessor` and an exporter that
+does nothing; a small decorator records inputs and outputs as JSON attributes):
+
+  per span     a 3-span trace (agent -> tool, llm) with small payloads, called in a loop:
+               caller-visible time per span, the untraced loop subtracted
+  payloads     one span whose output is 10 KB, 1 MB or 10 MB of retrieved documents:
+               caller-visible latency of one call, with the export pipeline idle
+  sustained    3-span traces made as fast as possible until N spans are persisted to SQLite
+               (tracemark; MLflow for reference with fewer traces): spans per second from the
+               first call until the flush returns, then the spans are counted in the database
+
+Every library's database is read back afterwards: a figure whose spans are not all stored
+stops the script. Each timing is repeated and the median reported, since other processes on
+the machine make single runs noisy. Budgets of issue 4 are checked at the end.
+
+    python bench/tracing.py            # full size
+    python bench/tracing.py --quick    # smoke run
+    python bench/tracing.py --json     # also print the figures as JSON (or --json FILE)
+    python bench/tracing.py --check    # exit 1 when a budget is missed
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import logging
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SPANS_PER_TRACE = 3
+PAYLOAD_SIZES = {"10 KB": 10_000, "1 MB": 1_000_000, "10 MB": 10_000_000}
+PER_SPAN_VS_MLFLOW = 10.0  # tracemark per span at most 1/10 of MLflow's
+PER_SPAN_VS_OTEL = 3.0  # ... and at most 1/3 of the raw OpenTelemetry SDK's
+PAYLOAD_BUDGET_MS = {"1 MB": 2.0, "10 MB": 20.0}
+SUSTAINED_SPANS_PER_S = 20_000.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does."""
+
+    per_span_traces: int  # traces per timed loop (tracemark, OpenTelemetry, untraced)
+    mlflow_per_span_traces: int  # MLflow is two orders of magnitude slower
+    repeats: int  # timed loops per library, the median is reported
+    payload_calls: dict[str, int]  # timed single calls per payload size
+    sustained_traces: int  # tracemark's sustained run
+    sustained_repeats: int
+    mlflow_sustained_traces: int
+
+
+FULL = Sizes(
+    per_span_traces=2_000,
+    mlflow_per_span_traces=100,
+    repeats=7,
+    payload_calls={"10 KB": 50, "1 MB": 20, "10 MB": 7},
+    sustained_traces=20_000,
+    sustained_repeats=3,
+    mlflow_sustained_traces=200,
+)
+QUICK = Sizes(
+    per_span_traces=500,
+    mlflow_per_span_traces=30,
+    repeats=3,
+    payload_calls={"10 KB": 10, "1 MB": 5, "10 MB": 3},
+    sustained_traces=3_000,
+    sustained_repeats=1,
+    mlflow_sustained_traces=30,
+)
+
+
+# -- the workload ----------------------------------------------------------------------------
+
+
+def tool(order_id: str) -> dict[str, str]:
+    return {"order_id": order_id, "status": "shipped", "eta": "tomorrow"}
+
+
+def llm(prompt: str) -> dict[str, str]:
+    return {"role": "assistant", "content": "Your order ships tomorrow."}
+
+
+def make_agent(
+    trace: Callable[[Callable[..., Any], str, str], Callable[..., Any]],
+) -> Callable[[str], str]:
+    """The 3-span workload, each function wrapped by a library's decorator (or not at all)."""
+    traced_tool = trace(tool, "lookup_order", "TOOL")
+    traced_llm = trace(llm, "chat", "LLM")
+
+    def agent(question: str) -> str:
+        traced_tool("o-1")
+        return traced_llm(question)["content"]
+
+    return trace(agent, "agent", "AGENT")
+
+
+def make_documents(size: int) -> list[dict[str, Any]]:
+    """Retrieved documents whose JSON form is about `size` bytes (~1 KB each)."""
+    text = "Orders ship within two business days; refunds take up to 30 days. " * 13
+    docs: list[dict[str, Any]] = []
+    total = 2
+    while total < size:
+        doc = {
+            "id": f"doc-{len(docs)}",
+            "page_content": text,
+            "metadata": {"source": "kb/shipping.md", "chunk": len(docs), "score": 0.83},
+        }
+        docs.append(doc)
+        total += len(json.dumps(doc)) + 1
+    return docs
+
+
+# -- the libraries behind one small interface ------------------------------------------------
+
+
+class Library:
+    """One tracing library: its decorator, how to flush it and how to count what it stored."""
+
+    name = ""
+    persists = True  # False: spans go nowhere (raw OpenTelemetry with a no-op exporter)
+
+    def __init__(self, folder: str, sizes: Sizes) -> None:
+        self.folder = folder
+        self.db_path = os.path.join(folder, f"{self.name.lower()}.db")
+
+    def trace(self, fn: Callable[..., Any], name: str, span_type: str) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Wait until every finished trace is stored (or handed to the exporter)."""
+
+    def stored_spans(self) -> int:
+        with contextlib.closing(sqlite3.connect(self.db_path)) as conn:
+            return conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+
+    def close(self) -> None:
+        """Stop background threads."""
+
+
+class Tracemark(Library):
+    name = "tracemark"
+
+    def __init__(self, folder: str, sizes: Sizes) -> None:
+        super().__init__(folder, sizes)
+        import tracemark as tm
+
+        self.tm = tm
+        tm.set_tracking_uri(f"sqlite:///{self.db_path}")
+        tm.set_experiment("bench")
+        # The sustained run makes traces faster than SQLite takes them, so the queue must hold
+        # a whole run: the figure is then the rate at which the exporter drains it.
+        tm.tracing.configure(
+            enabled=True,
+            sampling_ratio=1.0,
+            async_export=True,
+            mask=None,
+            exporters=None,
+            queue_size=max(10_000, sizes.sustained_traces),
+        )
+
+    def trace(self, fn: Callable[..., Any], name: str, span_type: str) -> Callable[..., Any]:
+        return self.tm.trace(name=name, span_type=span_type)(fn)
+
+    def flush(self) -> None:
+        if not self.tm.flush(timeout=600):
+            raise SystemExit("tracemark: flush timed out")
+        stats = self.tm.tracing.stats()
+        if stats.dropped or stats.errors:
+            raise SystemExit(f"tracemark: traces were lost: {stats}")
+
+    def close(self) -> None:
+        self.tm.tracing.DEFAULT_TRACER.shutdown(timeout=600)
+        from tracemark.store import registry
+
+        registry.reset()
+
+
+class Mlflow(Library):
+    name = "MLflow"
+
+    def __init__(self, folder: str, sizes: Sizes) -> None:
+        super().__init__(folder, sizes)
+        import mlflow
+
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(f"sqlite:///{self.db_path}")
+        experiment_id = mlflow.create_experiment(
+            "bench", artifact_location=os.path.join(folder, "mlflow-artifacts")
+        )
+        mlflow.set_experiment(experiment_id=experiment_id)
+
+    def trace(self, fn: Callable[..., Any], name: str, span_type: str) -> Callable[..., Any]:
+        return self.mlflow.trace(name=name, span_type=span_type)(fn)
+
+    def flush(self) -> None:
+        self.mlflow.flush_trace_async_logging()
+
+
+class OpenTelemetry(Library):
+    name = "OpenTelemetry"
+    persists = False
+
+    def __init__(self, folder: str, sizes: Sizes) -> None:
+        super().__init__(folder, sizes)
+        import orjson
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        class NoOpExporter(SpanExporter):
+            def __init__(self) -> None:
+                self.spans = 0
+
+            def export(self, spans: Any) -> SpanExportResult:
+                self.spans += len(spans)
+                return SpanExportResult.SUCCESS
+
+        self.exporter = NoOpExporter()
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(BatchSpanProcessor(self.exporter))
+        self.tracer = self.provider.get_tracer("bench")
+        self.dumps = orjson.dumps
+
+    def trace(self, fn: Callable[..., Any], name: str, span_type: str) -> Callable[..., Any]:
+        # What an instrumentation does by hand: a span per call with its type, its inputs and
+        # outputs as JSON attributes (orjson, as tracemark uses, so only the spans differ).
+        start_span, dumps = self.tracer.start_as_current_span, self.dumps
+        attributes = {"span.type": span_type}
+
+        def wrapper(*args: Any) -> Any:
+            with start_span(name, attributes=attributes) as span:
+                span.set_attribute("input.value", dumps(args).decode())
+                result = fn(*args)
+                span.set_attribute("output.value", dumps(result).decode())
+                return result
+
+        return wrapper
+
+    def flush(self) -> None:
+        self.provider.force_flush()
+
+    def stored_spans(self) -> int:
+        return self.exporter.spans
+
+    def close(self) -> None:
+        self.provider.shutdown()
+
+
+class Untraced(Library):
+    name = "untraced"
+    persists = False
+
+    def trace(self, fn: Callable[..., Any], name: str, span_type: str) -> Callable[..., Any]:
+        return fn
+
+
+def quiet_mlflow() -> bool:
+    """Configure MLflow for the benchmark; return False when it is not installed."""
+    # Async trace logging is MLflow's default outside Databricks notebooks; set it anyway, and
+    # let its queue hold every trace so nothing is dropped that the count would then miss.
+    os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "true"
+    os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", "1000000")
+    # Telemetry would add network calls and a background thread to the timed sections.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    warnings.filterwarnings("ignore", module="mlflow")
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        return False
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return True
+
+
+# -- measurements ----------------------------------------------------------------------------
+
+
+def _check_stored(library: Library, expected: int) -> None:
+    stored = library.stored_spans()
+    if stored != expected:
+        raise SystemExit(f"{library.name}: {stored} spans stored, expected {expected}: data lost")
+
+
+def loop_us(library: Library, traces: int, repeats: int) -> tuple[float, list[float]]:
+    """Median caller-visible µs per trace of the 3-span agent over `repeats` loops."""
+    agent = make_agent(library.trace)
+    agent("warm-up")
+    library.flush()
+    before = library.stored_spans() if library.persists else 0
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(traces):
+            agent("Where is my order?")
+        runs.append((time.perf_counter() - start) / traces * 1e6)
+        library.flush()  # between loops, untimed: each loop starts with an idle exporter
+    if library.persists:
+        _check_stored(library, before + traces * repeats * SPANS_PER_TRACE)
+    return statistics.median(runs), runs
+
+
+def payload_ms(library: Library, docs: list[dict[str, Any]], calls: int) -> list[float]:
+    """Caller-visible ms of single calls of one span returning `docs`."""
+
+    def retrieve(query: str) -> list[dict[str, Any]]:
+        return docs
+
+    traced = library.trace(retrieve, "retrieve", "RETRIEVER")
+    traced("warm-up")
+    library.flush()
+    before = library.stored_spans() if library.persists else 0
+    times = []
+    for _ in range(calls):
+        gc.collect()  # a collection started by the previous call's garbage is not this call's
+        start = time.perf_counter()
+        traced("shipping policy")
+        times.append((time.perf_counter() - start) * 1000)
+        library.flush()
+    if library.persists:
+        _check_stored(library, before + calls)
+    return times
+
+
+def sustained(library: Library, traces: int) -> float:
+    """Spans per second from the first call until all `traces` traces are stored."""
+    agent = make_agent(library.trace)
+    agent("warm-up")
+    library.flush()
+    before = library.stored_spans()
+    start = time.perf_counter()
+    for _ in range(traces):
+        agent("Where is my order?")
+    library.flush()
+    elapsed = time.perf_counter() - start
+    _check_stored(library, before + traces * SPANS_PER_TRACE)
+    return traces * SPANS_PER_TRACE / elapsed
+
+
+@contextlib.contextmanager
+def _scratch(prefix: str) -> Iterator[str]:
+    """A temporary folder that is also the working directory, removed afterwards."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class Results:
+    """Everything measured, as printed and dumped to JSON."""
+
+    per_trace_us: dict[str, float] = field(default_factory=dict)  # median per library
+    per_trace_runs_us: dict[str, list[float]] = field(default_factory=dict)
+    payload_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # size -> lib -> ms
+    payload_runs_ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    sustained_spans_per_s: dict[str, float] = field(default_factory=dict)
+    sustained_runs: dict[str, list[float]] = field(default_factory=dict)
+    sustained_spans: dict[str, int] = field(default_factory=dict)
+
+    def per_span_us(self, library: str) -> float | None:
+        """Median extra µs per span over the untraced loop."""
+        if library not in self.per_trace_us:
+            return None
+        extra = self.per_trace_us[library] - self.per_trace_us["untraced"]
+        return extra / SPANS_PER_TRACE
+
+
+def run(sizes: Sizes, with_mlflow: bool) -> Results:
+    classes: list[type[Library]] = [Untraced, Tracemark, OpenTelemetry]
+    if with_mlflow:
+        classes.append(Mlflow)
+    results = Results()
+    for cls in classes:
+        with _scratch(f"bench-tracing-{cls.name.lower()}-") as folder:
+            library = cls(folder, sizes)
+            try:
+                traces = sizes.mlflow_per_span_traces if cls is Mlflow else sizes.per_span_traces
+                median, runs = loop_us(library, traces, sizes.repeats)
+                results.per_trace_us[cls.name] = median
+                results.per_trace_runs_us[cls.name] = runs
+                for label, size in PAYLOAD_SIZES.items():
+                    docs = make_documents(size)
+                    times = payload_ms(library, docs, sizes.payload_calls[label])
+                    results.payload_ms.setdefault(label, {})[cls.name] = statistics.median(times)
+                    results.payload_runs_ms.setdefault(label, {})[cls.name] = times
+                if library.persists:
+                    n = sizes.mlflow_sustained_traces if cls is Mlflow else sizes.sustained_traces
+                    repeats = 1 if cls is Mlflow else sizes.sustained_repeats
+                    rates = [sustained(library, n) for _ in range(repeats)]
+                    results.sustained_spans_per_s[cls.name] = statistics.median(rates)
+                    results.sustained_runs[cls.name] = rates
+                    results.sustained_spans[cls.name] = n * SPANS_PER_TRACE
+            finally:
+                library.close()
+        print(f"  {cls.name}: done", file=sys.stderr)
+    return results
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def budgets(results: Results) -> list[tuple[str, bool | None, str]]:
+    """Return (budget, passed or None when not measurable, detail)."""
+    out: list[tuple[str, bool | None, str]] = []
+    ours = results.per_span_us("tracemark")
+    assert ours is not None
+    for peer, factor in (("MLflow", PER_SPAN_VS_MLFLOW), ("OpenTelemetry", PER_SPAN_VS_OTEL)):
+        name = f"per span <= 1/{factor:g} of {peer}'s"
+        theirs = results.per_span_us(peer)
+        if theirs is None:
+            out.append((name, None, f"{peer} not measured"))
+            continue
+        detail = f"{ours:.1f} µs vs {theirs:.1f} µs: 1/{theirs / ours:.1f}"
+        out.append((name, ours * factor <= theirs, detail))
+    for label, budget in PAYLOAD_BUDGET_MS.items():
+        ms = results.payload_ms[label]["tracemark"]
+        out.append((f"{label} span <= {budget:g} ms", ms <= budget, f"{ms:.2f} ms"))
+    rate = results.sustained_spans_per_s["tracemark"]
+    out.append(
+        (
+            f"sustained >= {SUSTAINED_SPANS_PER_S:,.0f} spans/s into SQLite",
+            rate >= SUSTAINED_SPANS_PER_S,
+            f"{rate:,.0f} spans/s",
+        )
+    )
+    return out
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def render(cells: tuple[str, ...]) -> str:
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([cells[0].ljust(widths[0]), *rest])
+
+    print(render(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(render(row))
+
+
+def print_tables(results: Results, sizes: Sizes) -> None:
+    ours = results.per_span_us("tracemark")
+    assert ours is not None
+    rows = []
+    for name in ("untraced", "tracemark", "OpenTelemetry", "MLflow"):
+        if name not in results.per_trace_us:
+            continue
+        per_span = results.per_span_us(name)
+        traces = sizes.mlflow_per_span_traces if name == "MLflow" else sizes.per_span_traces
+        rows.append(
+            (
+                name,
+                f"{traces:,} x {sizes.repeats}",
+                f"{results.per_trace_us[name]:,.1f} µs",
+                "-" if name == "untraced" else f"{per_span:,.1f} µs",
+                "-" if name in ("untraced", "tracemark") else f"{per_span / ours:,.1f}x",
+            )
+        )
+    print("Per span: 3-span trace, small payloads (median of loops)")
+    _table(("library", "traces", "per trace", "per span", "vs tracemark"), rows)
+
+    print()
+    print("One span carrying a payload: caller-visible latency (median of calls)")
+    names = [n for n in ("untraced", "tracemark", "OpenTelemetry", "MLflow")]
+    names = [n for n in names if n in results.payload_ms["10 KB"]]
+    rows = []
+    for label in PAYLOAD_SIZES:
+        figures = results.payload_ms[label]
+        ours_ms = figures["tracemark"]
+        cells = [label, f"{sizes.payload_calls[label]}"]
+        for name in names:
+            ratio = "" if name in ("untraced", "tracemark") else f" ({figures[name] / ours_ms:.1f}x)"
+            cells.append(f"{figures[name]:,.2f} ms{ratio}")
+        rows.append(tuple(cells))
+    _table(("payload", "calls", *names), rows)
+
+    print()
+    print("Sustained: 3-span traces persisted to SQLite, all spans counted in the database")
+    rows = []
+    for name, rate in results.sustained_spans_per_s.items():
+        runs = ", ".join(f"{r:,.0f}" for r in results.sustained_runs[name])
+        rows.append((name, f"{results.sustained_spans[name]:,}", f"{rate:,.0f}", runs))
+    _table(("library", "spans per run", "spans/s (median)", "runs"), rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the figures as JSON to FILE (stdout when no FILE is given)",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a budget is missed")
+    parser.add_argument("--no-mlflow", action="store_true", help="leave MLflow out")
+    args = parser.parse_args(argv)
+
+    sizes = QUICK if args.quick else FULL
+    with_mlflow = not args.no_mlflow and quiet_mlflow()
+    if not args.no_mlflow and not with_mlflow:
+        print("MLflow is not installed (pip install 'tracemark[bench]'): it is left out.")
+    # Everything is imported before anything is timed, so every library runs in the same
+    # process state (tracemark, for one, checks for an active OpenTelemetry span when
+    # OpenTelemetry is loaded).
+    import opentelemetry.sdk.trace  # noqa: F401
+
+    import tracemark
+
+    versions = {"tracemark": tracemark.__version__, "python": platform.python_version()}
+    if with_mlflow:
+        import mlflow
+
+        versions["mlflow"] = mlflow.__version__
+    from importlib.metadata import version
+
+    versions["opentelemetry-sdk"] = version("opentelemetry-sdk")
+    print(
+        "tracing benchmark: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"SQLite files in {tempfile.gettempdir()}",
+        sep=", ",
+    )
+    results = run(sizes, with_mlflow)
+    print()
+    print_tables(results, sizes)
+    print()
+    checked = budgets(results)
+    for name, passed, detail in checked:
+        verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[passed]
+        print(f"{verdict}  {name}: {detail}")
+
+    if args.json:
+        payload = {
+            "versions": versions,
+            "sizes": asdict(sizes),
+            "per_span_us": {name: results.per_span_us(name) for name in results.per_trace_us},
+            **asdict(results),
+            "budgets": [{"budget": b, "passed": p, "detail": d} for b, p, d in checked],
+        }
+        text = json.dumps(payload, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+    missed = any(passed is False for _, passed, _ in checked)
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+// A thin client of the REST API: every error becomes an ApiError carrying the server's message.
+import type {
+  Assessment,
+  Experiment,
+  FileInfo,
+  MetricPoint,
+  Overview,
+  Run,
+  SessionSummary,
+  Trace,
+  TraceInfo,
+} from "./types";
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field?: string;
+  readonly position?: number;
+
+  constructor(status: number, code: string, message: string, field?: string, position?: number) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+    this.position = position;
+  }
+}
+
+const BASE = "/api/v1";
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(BASE + path, {
+      method,
+      headers: body === undefined ? undefined : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "UNREACHABLE", "The tracemark server cannot be reached. Is it running?");
+  }
+  const text = await response.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    // not JSON (a proxy's HTML error page, say): report the HTTP status instead
+  }
+  if (!response.ok) {
+    const err = (data ?? {}) as Record<string, unknown>;
+    throw new ApiError(
+      response.status,
+      String(err.error_code ?? "HTTP_" + response.status),
+      String(err.message ?? `${response.status} ${response.statusText}`),
+      err.field as string | undefined,
+      typeof err.position === "number" ? err.position : undefined,
+    );
+  }
+  return data as T;
+}
+
+const q = (params: Record<string, string | number | undefined | null>): string => {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? "?" + text : "";
+};
+
+const enc = encodeURIComponent;
+
+export interface TraceSearch {
+  filter?: string;
+  order_by?: string[];
+  max_results?: number;
+  page_token?: string | null;
+  run_id?: string;
+}
+
+export const api = {
+  listExperiments: (viewType: "active_only" | "deleted_only" | "all", filter?: string) =>
+    request<{ experiments: Experiment[] }>(
+      "GET",
+      "/experiments" + q({ view_type: viewType, filter }),
+    ),
+  getExperiment: (id: string) => request<Experiment>("GET", `/experiments/${enc(id)}`),
+  createExperiment: (name: string) =>
+    request<{ experiment_id: string }>("POST", "/experiments", { name }),
+  renameExperiment: (id: string, name: string) =>
+    request<object>("PATCH", `/experiments/${enc(id)}`, { name }),
+  deleteExperiment: (id: string) => request<object>("DELETE", `/experiments/${enc(id)}`),
+  restoreExperiment: (id: string) => request<object>("POST", `/experiments/${enc(id)}/restore`),
+
+  searchRuns: (experimentId: string, filter?: string, orderBy?: string[], pageToken?: string) =>
+    request<{ runs: Run[]; next_page_token: string | null }>("POST", "/runs/search", {
+      experiment_ids: [experimentId],
+      filter: filter || null,
+      order_by: orderBy ?? [],
+      max_results: 200,
+      page_token: pageToken ?? null,
+    }),
+  getRun: (runId: string) => request<Run>("GET", `/runs/${enc(runId)}`),
+  metricHistory: (runId: string, key: string) =>
+    request<{ metrics: MetricPoint[] }>(
+      "GET",
+      `/runs/${enc(runId)}/metric-history` + q({ key }),
+    ),
+  listArtifacts: (runId: string, path = "") =>
+    request<{ files: FileInfo[] }>("GET", `/runs/${enc(runId)}/artifacts` + q({ path })),
+  artifactUrl: (runId: string, path: string) =>
+    `${BASE}/runs/${enc(runId)}/artifacts/${path.split("/").map(enc).join("/")}`,
+
+  searchTraces: (experimentId: string, search: TraceSearch) =>
+    request<{ traces: TraceInfo[]; next_page_token: string | null }>("POST", "/traces/search", {
+      experiment_ids: [experimentId],
+      filter: search.filter || null,
+      order_by: search.order_by ?? [],
+      max_results: search.max_results ?? 50,
+      page_token: search.page_token ?? null,
+      run_id: search.run_id ?? null,
+    }),
+  getTrace: (traceId: string) => request<Trace>("GET", `/traces/${enc(traceId)}`),
+  createAssessment: (traceId: string, body: Record<string, unknown>) =>
+    request<Assessment>("POST", `/traces/${enc(traceId)}/assessments`, body),
+  deleteAssessment: (traceId: string, assessmentId: string) =>
+    request<object>("DELETE", `/traces/${enc(traceId)}/assessments/${enc(assessmentId)}`),
+
+  listSessions: (experimentId: string, filter?: string, pageToken?: string | null) =>
+    request<{ sessions: SessionSummary[]; next_page_token: string | null }>(
+      "GET",
+      `/experiments/${enc(experimentId)}/sessions` +
+        q({ filter, page_token: pageToken, max_results: 50 }),
+    ),
+  overview: (experimentId: string, filter?: string) =>
+    request<Overview>("GET", `/experiments/${enc(experimentId)}/overview` + q({ filter })),
+};
+
+export const assessmentNames = (experimentId: string) =>
+  request<{ feedback: string[]; expectation: string[] }>(
+    "GET",
+    `/experiments/${enc(experimentId)}/assessment-names`,
+  );
