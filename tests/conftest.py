@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -53,12 +54,16 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+_SCRATCH_ARTIFACTS = os.path.join(tempfile.mkdtemp(prefix="tracemark-test-"), "artifacts")
+
+
 def _truncate_postgres(uri: str) -> None:
     from sqlalchemy import text
 
     from tracemark.store.sql.schema import metadata
 
-    store = registry.get_store(uri)
+    # The default experiment is re-created here: keep its artifacts out of the working tree.
+    store = registry.get_store(uri, _SCRATCH_ARTIFACTS)
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with store.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -153,7 +158,7 @@ def _clear_database(uri: str) -> None:
 
     from tracemark.store.sql.schema import metadata
 
-    store = registry.get_store(uri)
+    store = registry.get_store(uri, _SCRATCH_ARTIFACTS)
     with store._write() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(delete(table))

@@ -126,6 +126,13 @@ def test_bearer_token_is_required_when_configured(start_server):
         _error(http.get("/api/v1/experiments", headers=bad), 401, "UNAUTHENTICATED")
         good = {"authorization": "Bearer s3cret"}
         assert http.get("/api/v1/experiments", headers=good).status_code == 200
+        # The UI sends the token as a cookie; its static shell itself needs no token.
+        cookie = {"cookie": "tracemark_token=s3cret"}
+        assert http.get("/api/v1/experiments", headers=cookie).status_code == 200
+        wrong = {"cookie": "tracemark_token=nope"}
+        _error(http.get("/api/v1/experiments", headers=wrong), 401, "UNAUTHENTICATED")
+        _error(http.get("/openapi.json"), 401, "UNAUTHENTICATED")
+        assert http.get("/experiments/0/traces").status_code in (200, 503)
     import tracemark as tm
     from tracemark.exceptions import UnauthorizedError
 

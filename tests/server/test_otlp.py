@@ -614,6 +614,38 @@ def test_experiment_from_headers_and_resource_attributes(sqlite_only, make_provi
     assert names == {"by-name", "again"}
 
 
+def test_experiment_name_header_may_be_utf8(http):
+    body = _split_request(
+        "5b8efff798038103d269b633813fc60c", [_json_span("eee19b7ec3c1b174", "", "x", 0, 1)]
+    )
+    headers = {"x-tracemark-experiment-name": "café-bot".encode()}
+    assert http.post("/v1/traces", json=body, headers=headers).status_code == 200
+    client = tm.TracemarkClient(str(http.base_url))
+    experiment = client.get_experiment_by_name("café-bot")
+    assert experiment is not None
+    assert client.get_trace("5b8efff798038103d269b633813fc60c").info.experiment_id == (
+        experiment.experiment_id
+    )
+
+
+def test_bearer_token_is_required_when_configured(start_server, make_provider):
+    server = start_server(token="s3cret")
+    refused = make_provider(server.url, batch=False)
+    with refused.get_tracer("t").start_as_current_span("refused") as lost:
+        pass
+    accepted = make_provider(server.url, batch=False, headers={"authorization": "Bearer s3cret"})
+    with accepted.get_tracer("t").start_as_current_span("accepted") as kept:
+        pass
+    from tracemark.store.registry import get_store
+
+    store = get_store(server.db_uri)
+    assert store.get_trace(_hex(kept)).info.name == "accepted"
+    with pytest.raises(tm.exceptions.NotFoundError):
+        store.get_trace(_hex(lost))
+    response = httpx.post(f"{server.url}/v1/traces", content=b"", headers=PROTOBUF)
+    _error(response, 401, "UNAUTHENTICATED")
+
+
 def test_unusable_experiment_headers_are_refused(http):
     body = _split_request(
         "5b8efff798038103d269b633813fc60c", [_json_span("eee19b7ec3c1b174", "", "x", 0, 1)]

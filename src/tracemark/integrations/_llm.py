@@ -15,6 +15,7 @@ read a response, how to follow a stream); this module does the rest the same way
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,7 +27,9 @@ from tracemark.tracing._errors import log_internal_error
 from tracemark.tracing._tracer import DEFAULT_TRACER
 
 __all__ = [
+    "ClientInfo",
     "LLMCall",
+    "client_info",
     "StreamCollector",
     "async_wrapper",
     "follow_stream",
@@ -39,6 +42,50 @@ OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 CACHE_WRITE_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 SKIPPED_KWARGS = frozenset({"extra_headers", "timeout"})  # headers may carry credentials
+
+
+class ClientInfo:
+    """What a call needs to know about the SDK client it went through (cached per client)."""
+
+    __slots__ = ("_provider", "base_url", "default_provider", "host", "url")
+
+    def __init__(self, url: Any, default_provider: str) -> None:
+        self.url = url
+        self.base_url = str(url or "")
+        self.host = getattr(url, "host", None)
+        self.default_provider = default_provider
+        self._provider: str | None = None
+
+    @property
+    def provider(self) -> str:
+        """The genai-prices provider serving this base URL (resolved on first use)."""
+        provider = self._provider
+        if provider is None:
+            provider = self._provider = _cost.provider_for_url(self.base_url, self.default_provider)
+        return provider
+
+
+_clients: weakref.WeakKeyDictionary[Any, ClientInfo] = weakref.WeakKeyDictionary()
+
+
+def client_info(resource: Any, default_provider: str) -> ClientInfo:
+    """Return the `ClientInfo` of the client behind an SDK resource object.
+
+    Args:
+        resource: The SDK resource (`client.chat.completions`, ...): its `_client`.
+        default_provider: The provider of the SDK, for unknown hosts.
+    """
+    client = getattr(resource, "_client", None)
+    # `_base_url`, not the `base_url` property: the property costs an import per read.
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = getattr(client, "base_url", None)
+    info = _clients.get(client) if client is not None else None
+    if info is None or info.url is not url:
+        info = ClientInfo(url, default_provider)
+        with contextlib.suppress(TypeError):  # a client that cannot be weakly referenced
+            _clients[client] = info
+    return info
 
 
 class StreamCollector:
@@ -159,11 +206,11 @@ def set_usage(
 def _start(call: LLMCall) -> Any:
     """Start the call's span; None when nothing is recorded (disabled, sampled out, error)."""
     try:
-        span = DEFAULT_TRACER.start_span(
-            call.name(), span_type=call.span_type, attributes=call.attributes()
-        )
+        span = DEFAULT_TRACER.start_span(call.name(), span_type=call.span_type)
         if not span.recording:
             return None
+        # Plain JSON values (attributes() copies what it takes from the request).
+        span.attributes.update(call.attributes())
         span.set_inputs(call.inputs())
         return span
     except Exception:

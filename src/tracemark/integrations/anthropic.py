@@ -22,6 +22,7 @@ from tracemark.integrations._llm import (
     LLMCall,
     StreamCollector,
     async_wrapper,
+    client_info,
     end_call,
     set_usage,
     start_call,
@@ -126,10 +127,9 @@ class MessagesCall(LLMCall):
             if value is not None and value.__class__ in (int, float):
                 attrs[attr] = value
         stop = kwargs.get("stop_sequences")
-        if isinstance(stop, list):
-            attrs["gen_ai.request.stop_sequences"] = stop
-        client = getattr(self.resource, "_client", None)
-        host = getattr(getattr(client, "base_url", None), "host", None)
+        if isinstance(stop, (list, tuple)):
+            attrs["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
+        host = client_info(self.resource, "anthropic").host
         if host:
             attrs["server.address"] = host
         return attrs
@@ -154,8 +154,7 @@ class MessagesCall(LLMCall):
 
     def cost_provider(self) -> str:
         """Return the genai-prices provider of the client's base URL."""
-        client = getattr(self.resource, "_client", None)
-        return _cost.provider_for_url(str(getattr(client, "base_url", "")), "anthropic")
+        return client_info(self.resource, "anthropic").provider
 
 
 def _get(obj: Any, key: str) -> Any:

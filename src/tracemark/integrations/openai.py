@@ -15,7 +15,6 @@ OpenAI-compatible server reached through `base_url` (Ollama, vLLM, ...).
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -25,6 +24,7 @@ from tracemark.integrations._llm import (
     LLMCall,
     StreamCollector,
     async_wrapper,
+    client_info,
     set_usage,
     sync_wrapper,
 )
@@ -140,22 +140,6 @@ def _dump(obj: Any) -> Any:
     return dump(exclude_unset=True, warnings=False)
 
 
-_providers: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
-
-
-def _cost_provider(resource: Any) -> str:
-    """Return the genai-prices provider for a client (cached: `str(url)` is slow)."""
-    client = getattr(resource, "_client", None)
-    url = getattr(client, "base_url", None)
-    cached = _providers.get(client) if client is not None else None
-    if cached is not None and cached[0] is url:
-        return cached[1]
-    provider = _cost.provider_for_url(str(url or ""), "openai")
-    with contextlib.suppress(TypeError):  # a client that cannot be weakly referenced
-        _providers[client] = (url, provider)
-    return provider
-
-
 class OpenAICall(LLMCall):
     """The part shared by every OpenAI call."""
 
@@ -187,11 +171,9 @@ class OpenAICall(LLMCall):
         stop = kwargs.get("stop")
         if isinstance(stop, str):
             attrs["gen_ai.request.stop_sequences"] = [stop]
-        elif isinstance(stop, list):
-            attrs["gen_ai.request.stop_sequences"] = stop
-        host = getattr(
-            getattr(getattr(self.resource, "_client", None), "base_url", None), "host", None
-        )
+        elif isinstance(stop, (list, tuple)):
+            attrs["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
+        host = client_info(self.resource, "openai").host
         if host:
             attrs["server.address"] = host
         return attrs
@@ -202,7 +184,7 @@ class OpenAICall(LLMCall):
 
     def cost_provider(self) -> str:
         """Return the genai-prices provider of the client's base URL."""
-        return _cost_provider(self.resource)
+        return client_info(self.resource, "openai").provider
 
 
 class ChatCall(OpenAICall):

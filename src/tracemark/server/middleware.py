@@ -10,6 +10,7 @@ import hmac
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -20,6 +21,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _OPEN_PATHS = ("/health", "/version")
+# Only the API needs credentials; the UI's static shell is public and asks for the token.
+_PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/docs")
+TOKEN_COOKIE = "tracemark_token"
 
 
 async def send_error(send: Send, status: int, code: str, message: str) -> None:
@@ -73,19 +77,15 @@ class GuardMiddleware:
                     send, 400, "INVALID_HOST", f"Host header {host!r} is not an allowed host"
                 )
                 return
-        if self.auth_token and scope["path"] not in _OPEN_PATHS:
-            given = _header(scope, b"authorization") or ""
-            scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), self.auth_token.encode()
-            ):
-                await send_error(
-                    send,
-                    401,
-                    "UNAUTHENTICATED",
-                    "a valid 'Authorization: Bearer <token>' is needed",
-                )
-                return
+        if (
+            self.auth_token
+            and _needs_auth(scope["path"])
+            and not hmac.compare_digest(_credential(scope).encode(), self.auth_token.encode())
+        ):
+            await send_error(
+                send, 401, "UNAUTHENTICATED", "a valid 'Authorization: Bearer <token>' is needed"
+            )
+            return
         length = _header(scope, b"content-length")
         if length is not None:
             try:
@@ -169,6 +169,22 @@ def _replay(body: bytes) -> Receive:
 
 class BodyTooLarge(Exception):
     """A streamed body passed the size bound; the app answers 413."""
+
+
+def _needs_auth(path: str) -> bool:
+    return path not in _OPEN_PATHS and path.startswith(_PROTECTED_PREFIXES)
+
+
+def _credential(scope: Scope) -> str:
+    """The bearer token of the request, else the UI's token cookie (SameSite=Strict)."""
+    scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    for part in (_header(scope, b"cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == TOKEN_COOKIE:
+            return unquote(value)
+    return ""
 
 
 def _host_name(host: str) -> str:

@@ -195,13 +195,15 @@ def _json_or_text(value: Any) -> Any:
 def _messages(
     attrs: Mapping[str, Any], prefixes: tuple[str, ...], consumed: set[str]
 ) -> tuple[bool, Any]:
-    for prefix in prefixes:
+    # One pass finds whether any key qualifies: most spans carry no flattened messages.
+    candidates = [key for key in attrs if key.startswith(prefixes)]
+    for prefix in prefixes if candidates else ():
         tree: dict[Any, Any] = {}
-        for key, value in attrs.items():
+        for key in candidates:
             if key.startswith(prefix):
                 rest = key[len(prefix) :].split(".")
                 if rest[0].isdigit():
-                    _set_path(tree, rest, value)
+                    _set_path(tree, rest, attrs[key])
                     consumed.add(key)
         if tree:
             return True, _chat_messages(_listify(tree))

@@ -45,6 +45,8 @@ _STATUS_CODES = {
     SpanStatusCode.ERROR: SpanStatusCode.ERROR,
 }
 TOOL_DEFINITIONS_KEY = "gen_ai.tool.definitions"
+_UNSET_CODE = SpanStatusCode.UNSET
+_OK_CODE = SpanStatusCode.OK
 
 
 def _status_code(code: Any) -> str:
@@ -293,7 +295,15 @@ class LiveSpan:
     def _succeed(self, result: Any) -> None:
         try:
             self.outputs_json = dumps(result)
-            self.end()
+            buffer = self._buffer
+            if self.end_time_ns is not None or buffer is None:
+                self.end()  # the rare paths: warn about a second end, or a released trace
+                return
+            # `end()` inlined for the common case: this runs for every traced call.
+            if self.status_code == _UNSET_CODE:
+                self.status_code = _OK_CODE
+            self.end_time_ns = buffer.tracer.clock()
+            buffer.span_ended(self)
         except Exception:
             log_internal_error()
 

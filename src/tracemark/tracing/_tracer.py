@@ -321,12 +321,26 @@ class Tracer:
         kwargs: dict[str, Any],
     ) -> LiveSpan | NonRecordingSpan:
         """Start the span of one decorated call (used by `@trace`)."""
+        # `_start` inlined: this runs for every traced call.
         try:
-            span = self._start(
-                name, span_type, attributes.copy() if attributes else {}, sample_ratio
-            )
-            if span.recording:
-                span.inputs_json = dumps(binder(args, kwargs))
+            attrs = attributes.copy() if attributes else {}
+            parent = CURRENT_SPAN.get()
+            if parent is None:
+                span = self.start_root(name, span_type, attrs, sample_ratio=sample_ratio)
+                if not span.recording:
+                    return span
+            elif not parent.recording:
+                return NonRecordingSpan()
+            else:
+                buffer: TraceBuffer | None = parent._buffer  # type: ignore[union-attr]
+                if buffer is None:  # the parent's trace was already exported
+                    return self._late(name, parent.trace_id)  # type: ignore[arg-type]
+                span = LiveSpan(
+                    buffer, self.ids.span_id(), parent.span_id, name, span_type, self.clock(), attrs
+                )
+                if not buffer.add(span):
+                    return self._late(name, buffer.trace_id)
+            span.inputs_json = dumps(binder(args, kwargs))
             return span
         except Exception:
             log_internal_error()
@@ -381,7 +395,7 @@ class Tracer:
                 buffer = self.inflight.get(trace_id)
         if buffer is None:
             ratio = self.sampling_ratio if sample_ratio is None else sample_ratio
-            if not should_sample(ratio):
+            if ratio < 1.0 and not should_sample(ratio):
                 return NonRecordingSpan()
             buffer = self.new_buffer(trace_id or self.ids.trace_id(), experiment_id)
         span = LiveSpan(

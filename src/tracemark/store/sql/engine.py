@@ -66,6 +66,9 @@ def _sqlite_engine(url: URL) -> Engine:
             "foreign_keys=ON",
             "synchronous=NORMAL",
             "case_sensitive_like=ON",
+            # Fewer, larger WAL checkpoints: commits stop paying for one every 1,000 pages.
+            "wal_autocheckpoint=10000",
+            "cache_size=-65536",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
