@@ -73,6 +73,8 @@ bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/tracing.py
+	$(BIN)/python bench/autolog.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache ui/node_modules src/tracemark/server/static

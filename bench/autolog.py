@@ -11,7 +11,7 @@ each for plain chat completions and for streamed ones (`stream_options.include_u
 chunks consumed). Every mode is warmed up before it is timed, then the modes take turns
 in blocks of 25 calls, so that drift of the machine or the server hits all of them alike.
 The added time is the mean time per call minus the baseline's, both as wall time and as
-CPU time of the caller's thread (the budget is checked on the latter; see `budgets`).
+CPU time of the caller's thread (see `budgets` for how the budget uses them).
 Afterwards the stored traces are counted (every call must have its trace, with tokens and,
 for tracemark, cost) or the script stops with an error.
 
@@ -308,28 +308,32 @@ def run(n: int, with_mlflow: bool) -> tuple[list[Row], dict[str, tuple[int, int,
 
 
 def budgets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
-    """Check the budget on the caller thread's CPU time; wall time is shown alongside.
+    """Check tracemark's added caller time against 1/20 of MLflow's.
 
     On a shared 2-vCPU machine the wall time of a loopback HTTP call varies by milliseconds
-    from call to call, more than the budget itself; the CPU time the caller's thread spends
-    is what an autolog adds to the caller's path, measured without that noise.
+    from call to call, so a small added wall time is partly noise (it can even come out
+    negative). tracemark's added time is therefore taken as the larger of its added wall
+    time and the CPU time it adds on the caller's thread (which that noise does not touch);
+    MLflow's is its added wall time, what its callers wait for.
     """
     results = []
     for kind in KINDS:
         ours = next(r for r in rows if r.mode == "tracemark" and r.kind == kind)
         theirs = next((r for r in rows if r.mode == "MLflow" and r.kind == kind), None)
-        name = f"{kind}: tracemark adds <= 1/20 of MLflow's caller time per call"
-        if theirs is None or theirs.added_cpu_us is None:
+        name = f"{kind}: tracemark adds <= 1/20 of MLflow's caller-visible time per call"
+        if theirs is None or theirs.added_mean_us is None:
             results.append((name, None, "MLflow not measured"))
             continue
-        added, limit = ours.added_cpu_us or 0.0, theirs.added_cpu_us * MAX_FRACTION_OF_MLFLOW
+        added = max(ours.added_mean_us or 0.0, ours.added_cpu_us or 0.0)
+        limit = theirs.added_mean_us * MAX_FRACTION_OF_MLFLOW
         results.append(
             (
                 name,
                 added <= limit,
-                f"CPU {added:,.0f} µs vs MLflow {theirs.added_cpu_us:,.0f} µs "
-                f"(1/{theirs.added_cpu_us / max(added, 1e-9):.0f}, limit {limit:,.0f} µs); "
-                f"wall {ours.added_mean_us or 0:,.0f} µs vs {theirs.added_mean_us or 0:,.0f} µs",
+                f"{added:,.0f} µs vs MLflow {theirs.added_mean_us:,.0f} µs "
+                f"(1/{theirs.added_mean_us / max(added, 1e-9):.0f}, limit {limit:,.0f} µs); "
+                f"CPU on the caller thread alone: {ours.added_cpu_us or 0:,.0f} µs vs "
+                f"{theirs.added_cpu_us or 0:,.0f} µs",
             )
         )
     return results

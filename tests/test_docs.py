@@ -1,4 +1,4 @@
-"""Every ```python example in docs/*.md runs, so the documentation cannot rot.
+"""Every ```python example in docs/**/*.md runs, so the documentation cannot rot.
 
 Each page runs in its own interpreter, in a fresh temporary working directory, with
 TRACEMARK_TRACKING_URI pointing at a new SQLite file there. The blocks of one page run in
@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = sorted(DOCS.rglob("*.md"))
+PAGE_IDS = [p.relative_to(DOCS).as_posix() for p in PAGES]
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 
@@ -94,7 +95,7 @@ def test_python_blocks_are_found_and_no_run_is_skipped() -> None:
     assert python_blocks(page) == [Block(1, 3, "a = 1\n"), Block(3, 17, "b = a + 1\n")]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_examples_run(page: Path, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     blocks = python_blocks(text)
@@ -104,7 +105,7 @@ def test_examples_run(page: Path, tmp_path: Path) -> None:
     env["TRACEMARK_TRACKING_URI"] = f"sqlite:///{tmp_path / 'tracemark.db'}"
     # The examples should be as warning-free as the test suite (pytest -W error).
     env["PYTHONWARNINGS"] = "error"
-    name = f"docs/{page.name}"
+    name = f"docs/{page.relative_to(DOCS).as_posix()}"
     payload = json.dumps([name, text, [[b.number, b.line, b.source] for b in blocks]])
     result = subprocess.run(
         [sys.executable, "-c", _RUNNER],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from tracemark.registry.client import RegistryClient
 from tracemark.tracing.client import TracingClient
 from tracemark.tracking.client import TrackingClient
 
 
-class TracemarkClient(TrackingClient, TracingClient):
+class TracemarkClient(TrackingClient, TracingClient, RegistryClient):
     """Every tracemark operation, addressed by explicit experiment, run and trace ids.
 
     Example:

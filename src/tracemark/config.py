@@ -41,6 +41,13 @@ def _parse_positive_int(raw: str) -> int:
     return value
 
 
+def _parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Setting(Generic[T]):
     """One configuration value: where it comes from and how it is read."""
@@ -114,6 +121,24 @@ ASYNC_EXPORT: Setting[bool] = Setting(
     _parse_bool,
     "Export traces on a background thread; false writes each trace before the root span returns.",
 )
+WEBHOOK_ALLOW_PRIVATE_URLS: Setting[bool] = Setting(
+    "TRACEMARK_WEBHOOK_ALLOW_PRIVATE_URLS",
+    False,
+    _parse_bool,
+    "Let webhooks target loopback, private and link-local addresses (refused by default).",
+)
+WEBHOOK_MAX_ATTEMPTS: Setting[int] = Setting(
+    "TRACEMARK_WEBHOOK_MAX_ATTEMPTS",
+    5,
+    _parse_positive_int,
+    "Attempts per webhook delivery before it is logged as FAILED.",
+)
+WEBHOOK_RETRY_BACKOFF_S: Setting[float] = Setting(
+    "TRACEMARK_WEBHOOK_RETRY_BACKOFF_S",
+    1.0,
+    _parse_positive_float,
+    "Seconds before the first retry of a failed delivery; doubled for each later one.",
+)
 
 SETTINGS: dict[str, Setting[Any]] = {
     s.env: s
@@ -127,6 +152,9 @@ SETTINGS: dict[str, Setting[Any]] = {
         TRACE_QUEUE_SIZE,
         TRACE_BATCH_SIZE,
         ASYNC_EXPORT,
+        WEBHOOK_ALLOW_PRIVATE_URLS,
+        WEBHOOK_MAX_ATTEMPTS,
+        WEBHOOK_RETRY_BACKOFF_S,
     )
 }
 

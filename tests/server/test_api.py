@@ -138,3 +138,44 @@ def test_bearer_token_is_required_when_configured(start_server):
 
     with pytest.raises(UnauthorizedError):
         tm.TracemarkClient(server.url).search_experiments()
+
+
+def test_trace_opens_without_payloads_and_fetches_a_span_whole(api, sqlite_server, trace_factory):
+    from tracemark.store.rest import RestStore
+
+    trace = trace_factory(1, spans=3)
+    root, child = trace.spans[0], trace.spans[1]
+    # Compact JSON, as the server stores what it decoded from the request.
+    root.inputs_json = '{"i":1}'
+    big = '{"document":"' + "x" * (300 * 1024) + '"}'
+    child.inputs_json = big
+    store = RestStore(sqlite_server.url)
+    try:
+        store.log_traces([trace])
+        base = f"/api/v1/traces/{trace.trace_id}"
+
+        light = api.get(base, params={"payloads": "false"}).json()
+        spans = {s["span_id"]: s for s in light["spans"]}
+        assert all(s["inputs"] is None and s["outputs"] is None for s in spans.values())
+        assert spans[root.span_id]["inputs_size"] == len(root.inputs_json)
+        assert spans[child.span_id]["inputs_size"] == len(big)
+        assert spans[child.span_id]["outputs_size"] is None
+        assert "inputs_size" not in spans[trace.spans[2].span_id]  # nothing was left out
+        full = api.get(base).json()
+        assert {s["span_id"]: s["inputs"] for s in full["spans"]}[root.span_id] == {"i": 1}
+        assert "inputs_size" not in full["spans"][0]
+
+        one = api.get(f"{base}/spans/{child.span_id}").json()
+        assert one["inputs"] == {"document": "x" * (300 * 1024)}
+        assert one["parent_id"] == root.span_id
+        _error(api.get(f"{base}/spans/{'f' * 16}"), 404, "RESOURCE_DOES_NOT_EXIST")
+        _error(api.get(f"{base}/spans/nope"), 400, "INVALID_PARAMETER_VALUE")
+        _error(api.get(base, params={"payloads": "perhaps"}), 422, "INVALID_SCHEMA")
+
+        # The REST store speaks both endpoints.
+        lazy = store.get_trace(trace.trace_id, include_payloads=False)
+        assert lazy.root.inputs_json is None and lazy.root.inputs_size == len(root.inputs_json)
+        assert store.get_span(trace.trace_id, child.span_id).inputs_json == big
+        assert store.get_trace(trace.trace_id).root.inputs == {"i": 1}
+    finally:
+        store.close()

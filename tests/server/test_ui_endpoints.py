@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -126,3 +127,22 @@ def test_a_missing_build_explains_itself(tmp_path, monkeypatch):
         assert "make ui" in response.text
     finally:
         store.close()
+
+
+def test_trace_without_payloads_then_one_span_with_them(demo_client):
+    client, _, logged = demo_client
+    trace_id = logged.trace_ids[0]
+    full = client.get(f"/api/v1/traces/{trace_id}").json()
+    light = client.get(f"/api/v1/traces/{trace_id}", params={"payloads": "false"}).json()
+
+    assert light["info"] == full["info"]
+    assert [s["span_id"] for s in light["spans"]] == [s["span_id"] for s in full["spans"]]
+    for light_span, full_span in zip(light["spans"], full["spans"], strict=True):
+        assert light_span["inputs"] is None and light_span["outputs"] is None
+        assert light_span["attributes"] == full_span["attributes"]
+        assert light_span["events"] == full_span["events"]
+        one = client.get(f"/api/v1/traces/{trace_id}/spans/{full_span['span_id']}").json()
+        assert one == full_span
+        for key in ("inputs", "outputs"):
+            raw = None if one[key] is None else len(orjson.dumps(one[key]))
+            assert light_span.get(f"{key}_size") == raw

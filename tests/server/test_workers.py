@@ -110,11 +110,6 @@ def test_concurrent_clients_through_two_servers_lose_nothing(stores, trace_facto
 
 @pytest.mark.postgres
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="store: two first writes of one trace race on PostgreSQL; the later upsert "
-    "overwrites span_count and token totals (needs a per-trace lock in log_traces)",
-    strict=False,
-)
 def test_spans_of_one_trace_sent_to_both_servers_at_once_assemble(stores, trace_factory):
     traces = [trace_factory(i, spans=6) for i in range(20)]
 

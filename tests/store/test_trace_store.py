@@ -517,6 +517,121 @@ def test_missing_payload_file_is_a_clear_error(store):
         store.get_trace(tid(19))
 
 
+# --- spans without payloads, and one span with them -----------------------------------------
+
+
+def _without_payloads(span: Span) -> dict:
+    data = span.to_dict()
+    for key in ("inputs", "outputs", "inputs_size", "outputs_size"):
+        data.pop(key, None)
+    return data
+
+
+def _size(text: str | None) -> int | None:
+    return None if text is None else len(text.encode())
+
+
+def test_trace_without_payloads_gives_their_sizes_instead(store):
+    trace = make_trace(20, metadata={"session_id": "s-1"})
+    trace.spans[1].outputs_json = dumps([{"page_content": "Rückgabe in 30 Tagen 🚀"}])
+    trace.spans[2].inputs_json = dumps({"document": "x" * (INLINE_PAYLOAD_LIMIT + 1)})
+    store.log_traces([trace])
+    full = store.get_trace(tid(20))
+
+    light = store.get_trace(tid(20), include_payloads=False)
+
+    assert light.info.to_dict() == full.info.to_dict()
+    assert [_without_payloads(s) for s in light.spans] == [_without_payloads(s) for s in full.spans]
+    for light_span, full_span in zip(light.spans, full.spans, strict=True):
+        assert light_span.inputs_json is None and light_span.outputs_json is None
+        assert light_span.inputs_size == _size(full_span.inputs_json)
+        assert light_span.outputs_size == _size(full_span.outputs_json)
+    tool = light.search_spans(span_type="TOOL")[0]
+    assert tool.outputs_size is None  # the span has no outputs
+    assert "outputs_size" in tool.to_dict() and "inputs_size" not in full.spans[0].to_dict()
+    assert [c.name for c in light.root.children] == ["retrieve", "chat"]
+
+
+def test_trace_without_payloads_reads_no_payload_file(store, monkeypatch):
+    trace = make_trace(21)
+    big = dumps({"document": "y" * (INLINE_PAYLOAD_LIMIT + 1)})
+    trace.spans[1].outputs_json = big
+    store.log_traces([trace])
+    monkeypatch.setattr(gzip, "decompress", lambda *_: pytest.fail("a payload was read"))
+
+    light = store.get_trace(tid(21), include_payloads=False)
+
+    assert light.search_spans(name="retrieve")[0].outputs_size == len(big)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"nul": "a\x00b"},
+        {"$tracemark.json_text": "looks like the store's own wrapper"},
+        "€" * 100,
+    ],
+    ids=["nul", "wrapper-lookalike", "multibyte"],
+)
+def test_payload_sizes_match_the_text_get_span_returns(store, value):
+    trace = make_trace(22)
+    trace.spans[1].inputs_json = dumps(value)
+    trace.spans[1].attributes = {"value": value}
+    store.log_traces([trace])
+
+    light = store.get_trace(tid(22), include_payloads=False).search_spans(name="retrieve")[0]
+    span = store.get_span(tid(22), sid(22, 2))
+
+    assert span.inputs == value
+    assert span.attributes == {"value": value}
+    assert light.inputs_size == len(span.inputs_json.encode())
+
+
+def test_get_span_returns_one_span_with_its_payloads(store):
+    trace = make_trace(23)
+    big_inputs = dumps({"document": "z" * (300 * 1024)})
+    trace.spans[1].inputs_json = big_inputs
+    store.log_traces([trace, make_trace(24)])
+    full = store.get_trace(tid(23))
+
+    for expected in full.spans:
+        got = store.get_span(tid(23), expected.span_id)
+        assert got.to_dict() == expected.to_dict()
+        assert got.children == []
+    assert store.get_span(tid(23), sid(23, 2)).inputs_json == big_inputs
+    tool = store.get_span(tid(23), sid(23, 4))
+    assert tool.events[0].attributes["exception.type"] == "KeyError"
+    assert tool.outputs_json is None
+
+
+def test_get_span_errors(store):
+    store.log_traces([make_trace(25), make_trace(26)])
+    with pytest.raises(InvalidInputError, match="32 lowercase hex"):
+        store.get_span("xyz", sid(25, 1))
+    with pytest.raises(InvalidInputError, match="16 lowercase hex"):
+        store.get_span(tid(25), "ABC")
+    with pytest.raises(NotFoundError, match=sid(25, 9)):
+        store.get_span(tid(25), sid(25, 9))
+    with pytest.raises(NotFoundError, match=tid(25)):
+        store.get_span(tid(25), sid(26, 1))  # a span of another trace
+    with pytest.raises(NotFoundError):
+        store.get_span(tid(404), sid(25, 1))
+
+
+def test_missing_payload_file_fails_get_span_and_the_light_trace_alike(store):
+    from tracemark.exceptions import StoreError
+
+    trace = make_trace(27)
+    trace.spans[1].inputs_json = dumps("q" * (INLINE_PAYLOAD_LIMIT + 1))
+    store.log_traces([trace])
+    os.unlink(os.path.join(store.artifact_root, "traces", tid(27), f"{sid(27, 2)}.inputs.json.gz"))
+    with pytest.raises(StoreError, match="missing"):
+        store.get_span(tid(27), sid(27, 2))
+    with pytest.raises(StoreError, match="missing"):
+        store.get_trace(tid(27), include_payloads=False)
+    assert store.get_span(tid(27), sid(27, 1)).name == "agent"
+
+
 # --- search -------------------------------------------------------------------------------
 
 

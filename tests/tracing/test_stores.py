@@ -229,6 +229,44 @@ def test_sampling_ratio_zero_stores_nothing_but_a_per_function_override_does(
     assert [info.span_count for info in infos] == [3] * 3
 
 
+def test_opentelemetry_spans_and_tracemark_spans_are_stored_as_one_trace(traced: Any) -> None:
+    otel_sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from tracemark.tracing.otel import TracemarkSpanProcessor
+
+    provider = otel_sdk.TracerProvider()
+    provider.add_span_processor(TracemarkSpanProcessor())
+    otel_tracer = provider.get_tracer("instrumentation")
+    try:
+        with otel_tracer.start_as_current_span("POST /chat") as request:
+            request.set_attributes({"openinference.span.kind": "CHAIN", "session.id": "s-9"})
+            lookup("o-1")  # a tracemark span joins the OpenTelemetry trace
+            with otel_tracer.start_as_current_span("chat gpt-4o") as chat:
+                chat.set_attributes(
+                    {
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.usage.input_tokens": 12,
+                        "gen_ai.usage.output_tokens": 4,
+                        "gen_ai.output.messages": '[{"role": "assistant", "content": "hi"}]',
+                    }
+                )
+    finally:
+        provider.shutdown()
+
+    context = request.get_span_context()
+    trace = traced.get_trace(f"{context.trace_id:032x}")
+    assert [(depth, s.name, s.span_type) for depth, s in trace.walk()] == [
+        (0, "POST /chat", "CHAIN"),
+        (1, "lookup", "TOOL"),
+        (1, "chat gpt-4o", "CHAT_MODEL"),
+    ]
+    assert trace.root.span_id == f"{context.span_id:016x}"
+    assert trace.search_spans(name="chat gpt-4o")[0].outputs == [
+        {"role": "assistant", "content": "hi"}
+    ]
+    info = trace.info
+    assert (info.input_tokens, info.output_tokens, info.metadata) == (12, 4, {"session_id": "s-9"})
+
+
 def test_a_trace_started_inside_a_run_is_linked_to_it(traced: Any) -> None:
     experiment_id = traced.set_experiment("linked").experiment_id
     with traced.start_run() as run:

@@ -7,6 +7,7 @@ import type {
   Overview,
   Run,
   SessionSummary,
+  Span,
   Trace,
   TraceInfo,
 } from "./types";
@@ -120,7 +121,12 @@ export const api = {
       page_token: search.page_token ?? null,
       run_id: search.run_id ?? null,
     }),
-  getTrace: (traceId: string) => request<Trace>("GET", `/traces/${enc(traceId)}`),
+  /** A trace; with `payloads: false` its spans come without inputs and outputs (see getSpan). */
+  getTrace: (traceId: string, { payloads = true }: { payloads?: boolean } = {}) =>
+    request<Trace>("GET", `/traces/${enc(traceId)}` + q({ payloads: payloads ? undefined : "false" })),
+  /** One span with its inputs and outputs. */
+  getSpan: (traceId: string, spanId: string) =>
+    request<Span>("GET", `/traces/${enc(traceId)}/spans/${enc(spanId)}`),
   createAssessment: (traceId: string, body: Record<string, unknown>) =>
     request<Assessment>("POST", `/traces/${enc(traceId)}/assessments`, body),
   deleteAssessment: (traceId: string, assessmentId: string) =>

@@ -99,6 +99,10 @@ export interface Span {
   status_message: string;
   inputs: unknown;
   outputs: unknown;
+  // Only on spans of a trace fetched without payloads: the size in bytes of the inputs and
+  // outputs left out (null: the span has none). `api.getSpan` fetches them.
+  inputs_size?: number | null;
+  outputs_size?: number | null;
   attributes: Record<string, unknown>;
   events: SpanEvent[];
 }

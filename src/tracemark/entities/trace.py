@@ -1,7 +1,8 @@
 """Traces, spans and assessments: what tracing records and what readers get back.
 
 Span inputs and outputs are kept as the JSON text they were serialized to once on the
-hot path; `Span.inputs` and `Span.outputs` decode it on access.
+hot path; `Span.inputs` and `Span.outputs` decode it on access, and
+`Span.to_dict(raw_payloads=True)` hands the text to orjson as it is.
 """
 
 from __future__ import annotations
@@ -85,9 +86,19 @@ def _decode(raw: str | None) -> Any:
     return None if raw is None else orjson.loads(raw)
 
 
+def _fragment(raw: str | None) -> orjson.Fragment | None:
+    return None if raw is None else orjson.Fragment(raw)
+
+
 @dataclass(slots=True, eq=False)
 class Span:
-    """One finished step of a trace."""
+    """One finished step of a trace.
+
+    A store can return spans without their payloads (``get_trace(trace_id,
+    include_payloads=False)``): `inputs_json` and `outputs_json` are then None and
+    `inputs_size` and `outputs_size` give the size in bytes of the JSON text left out, or
+    None when the span has no inputs or outputs. `Store.get_span` fetches the whole span.
+    """
 
     trace_id: str
     span_id: str
@@ -102,6 +113,9 @@ class Span:
     outputs_json: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[SpanEvent] = field(default_factory=list)
+    # Set only on spans read without their payloads (see the class docstring).
+    inputs_size: int | None = None
+    outputs_size: int | None = None
     children: list[Span] = field(default_factory=list, repr=False)
 
     @property
@@ -119,9 +133,20 @@ class Span:
         """End minus start, or None while the span is open."""
         return None if self.end_time_ns is None else self.end_time_ns - self.start_time_ns
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (inputs and outputs decoded)."""
-        return {
+    def to_dict(self, *, raw_payloads: bool = False) -> dict[str, Any]:
+        """Return a JSON-ready dict; ``inputs_size`` and ``outputs_size`` only when set.
+
+        Example::
+
+            orjson.dumps(span.to_dict(raw_payloads=True))
+
+        Args:
+            raw_payloads: Give inputs and outputs as their JSON text wrapped in
+                `orjson.Fragment`, which `orjson.dumps` splices in without decoding it;
+                by default they are decoded.
+        """
+        payload = _fragment if raw_payloads else _decode
+        data = {
             "trace_id": self.trace_id,
             "span_id": self.span_id,
             "parent_id": self.parent_id,
@@ -131,11 +156,15 @@ class Span:
             "end_time_ns": self.end_time_ns,
             "status_code": self.status_code,
             "status_message": self.status_message,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
+            "inputs": payload(self.inputs_json),
+            "outputs": payload(self.outputs_json),
             "attributes": self.attributes,
-            "events": [e.to_dict() for e in self.events],
+            "events": [e.to_dict() for e in self.events] if self.events else [],
         }
+        if self.inputs_size is not None or self.outputs_size is not None:
+            data["inputs_size"] = self.inputs_size
+            data["outputs_size"] = self.outputs_size
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Span:
@@ -155,6 +184,8 @@ class Span:
             outputs_json=None if outputs is None else orjson.dumps(outputs).decode(),
             attributes=dict(data.get("attributes") or {}),
             events=[SpanEvent.from_dict(e) for e in data.get("events") or []],
+            inputs_size=data.get("inputs_size"),
+            outputs_size=data.get("outputs_size"),
         )
 
 
@@ -346,9 +377,12 @@ class Trace:
             yield depth, span
             stack.extend((depth + 1, c) for c in reversed(span.children))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"info": self.info.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+    def to_dict(self, *, raw_payloads: bool = False) -> dict[str, Any]:
+        """Return a JSON-ready dict; `raw_payloads` as in `Span.to_dict`."""
+        return {
+            "info": self.info.to_dict(),
+            "spans": [s.to_dict(raw_payloads=raw_payloads) for s in self.spans],
+        }
 
     def to_json(self) -> str:
         """Serialize the whole trace to JSON text."""

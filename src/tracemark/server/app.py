@@ -103,7 +103,16 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
         """Return the server's tracemark version."""
         return {"version": __version__}
 
-    from tracemark.server.routes import analytics, artifacts, otlp, traces, tracking
+    from tracemark.server.routes import (
+        analytics,
+        artifacts,
+        models,
+        otlp,
+        registry,
+        traces,
+        tracking,
+        webhooks,
+    )
     from tracemark.server.static import mount_ui
 
     app.include_router(tracking.router)
@@ -111,6 +120,9 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
     app.include_router(traces.router)
     app.include_router(otlp.router)
     app.include_router(analytics.router)
+    app.include_router(registry.router)
+    app.include_router(models.router)
+    app.include_router(webhooks.router)
     mount_ui(app)
 
     if settings.cors_origins:

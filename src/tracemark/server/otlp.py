@@ -404,12 +404,14 @@ def _claim(key: str, value: Any, prefix: str, into: dict[str, str]) -> bool:
     """Move a `tracemark.trace.tag.*` / `.metadata.*` attribute onto the trace, if valid."""
     if not key.startswith(prefix) or isinstance(value, (dict, list)):
         return False
-    name = key[len(prefix) :]
+    name, text = key[len(prefix) :], str(value)
     try:
         validation.key(name, "tag")
     except InvalidInputError:
         return False  # not a key the store takes: it stays a span attribute
-    into.setdefault(name, str(value))
+    if len(text) > validation.MAX_TAG_VALUE_LENGTH:
+        return False
+    into.setdefault(name, text)
     return True
 
 

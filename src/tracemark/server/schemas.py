@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 Key = Field(min_length=1, max_length=250)
 INT64_MAX = 2**63 - 1  # integer columns are 64-bit: larger values are refused, not stored
+# Strict: `true` or "5" is not an integer here, as the schema says.
+Timestamp = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 
 
 class _Body(BaseModel):
@@ -62,7 +64,7 @@ class CreateRun(_Body):
 
     experiment_id: str = Field(pattern=r"^\d{1,18}$")
     run_name: str | None = Field(default=None, max_length=250)
-    start_time: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    start_time: Timestamp | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     parent_run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
@@ -71,7 +73,7 @@ class UpdateRun(_Body):
     """PATCH /runs/{run_id}."""
 
     status: str | None = Field(default=None, pattern=r"^(RUNNING|FINISHED|FAILED|KILLED)$")
-    end_time: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    end_time: Timestamp | None = None
     run_name: str | None = Field(default=None, max_length=250)
 
 
@@ -79,9 +81,10 @@ class MetricIn(_Body):
     """One metric value."""
 
     key: str = Key
-    value: float  # also "NaN", "Infinity" and "-Infinity", which JSON cannot spell as numbers
-    timestamp: int = Field(ge=0, le=INT64_MAX)
-    step: int = Field(default=0, ge=-INT64_MAX - 1, le=INT64_MAX)
+    # JSON cannot spell NaN and the infinities as numbers: they come as these strings.
+    value: StrictFloat | Literal["NaN", "Infinity", "-Infinity"]
+    timestamp: Timestamp
+    step: StrictInt = Field(default=0, ge=-INT64_MAX - 1, le=INT64_MAX)
 
 
 class KeyValue(_Body):
@@ -105,7 +108,7 @@ class SearchRuns(_Body):
     experiment_ids: list[str] = Field(min_length=1, max_length=1000)
     filter: str | None = Field(default=None, max_length=10_000)
     view_type: str = "active_only"
-    max_results: int = Field(default=1000, ge=1, le=50_000)
+    max_results: StrictInt = Field(default=1000, ge=1, le=50_000)
     order_by: list[str] = Field(default_factory=list, max_length=20)
     page_token: str | None = Field(default=None, max_length=1000)
 
@@ -115,7 +118,7 @@ class SearchTraces(_Body):
 
     experiment_ids: list[str] = Field(min_length=1, max_length=1000)
     filter: str | None = Field(default=None, max_length=10_000)
-    max_results: int = Field(default=100, ge=1, le=50_000)
+    max_results: StrictInt = Field(default=100, ge=1, le=50_000)
     order_by: list[str] = Field(default_factory=list, max_length=20)
     page_token: str | None = Field(default=None, max_length=1000)
     run_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
@@ -125,7 +128,7 @@ class DeleteTraces(_Body):
     """POST /traces/delete."""
 
     experiment_id: str = Field(pattern=r"^\d{1,18}$")
-    max_timestamp_ms: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    max_timestamp_ms: Timestamp | None = None
     trace_ids: list[str] | None = Field(default=None, max_length=10_000)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tracemark.entities import Experiment, Metric, Param, Run, RunTag
-from tracemark.entities.trace import Assessment, Trace, TraceInfo
+from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
 from tracemark.store.artifacts import ArtifactRepository
 
 
@@ -92,7 +92,8 @@ class Store(Protocol):
 
     # traces (SQL implementation: store/sql/traces.py and store/sql/assessments.py)
     def log_traces(self, traces: Sequence[Trace]) -> None: ...
-    def get_trace(self, trace_id: str) -> Trace: ...
+    def get_trace(self, trace_id: str, *, include_payloads: bool = True) -> Trace: ...
+    def get_span(self, trace_id: str, span_id: str) -> Span: ...
     def search_traces(
         self,
         experiment_ids: Sequence[str],

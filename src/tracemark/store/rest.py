@@ -23,6 +23,7 @@ from tracemark import exceptions as exc
 from tracemark.entities import Experiment, FileInfo, Metric, Param, Run, RunTag
 from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
 from tracemark.store.base import ViewType
+from tracemark.store.rest_registry import RestRegistryMixin
 
 TOKEN_ENV = "TRACEMARK_TRACKING_TOKEN"
 _GZIP_ABOVE = 16 * 1024
@@ -88,7 +89,7 @@ def _trace_wire(trace: Trace) -> dict[str, Any]:
     return {"info": trace.info.to_dict(), "spans": spans}
 
 
-class RestStore:
+class RestStore(RestRegistryMixin):
     """Talk to a tracemark server at `uri` (http://host:port)."""
 
     def __init__(
@@ -357,10 +358,17 @@ class RestStore:
         body = orjson.dumps({"traces": [_trace_wire(t) for t in traces]})
         self.request("POST", "/api/v1/traces", content=body, json_body=True)
 
-    def get_trace(self, trace_id: str) -> Trace:
-        """Fetch one trace with its spans."""
-        data = self.request("GET", f"/api/v1/traces/{_q(trace_id)}")
+    def get_trace(self, trace_id: str, *, include_payloads: bool = True) -> Trace:
+        """Fetch one trace with its spans; see `SqlStore.get_trace` for `include_payloads`."""
+        params = None if include_payloads else {"payloads": "false"}
+        raw = self.request("GET", f"/api/v1/traces/{_q(trace_id)}", params=params, raw=True)
+        data = orjson.loads(raw)
         return Trace(TraceInfo.from_dict(data["info"]), [Span.from_dict(s) for s in data["spans"]])
+
+    def get_span(self, trace_id: str, span_id: str) -> Span:
+        """Fetch one span of a trace with its inputs and outputs."""
+        path = f"/api/v1/traces/{_q(trace_id)}/spans/{_q(span_id)}"
+        return Span.from_dict(orjson.loads(self.request("GET", path, raw=True)))
 
     def search_traces(
         self,

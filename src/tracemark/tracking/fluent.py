@@ -184,12 +184,7 @@ class Tracker:
         run = self.active_run()
         if run is not None:
             return run.experiment_id
-        name, eid = config.EXPERIMENT_NAME.get(), config.EXPERIMENT_ID.get()
-        if eid:
-            return self.set_experiment(experiment_id=eid).experiment_id
-        if name:
-            return self.set_experiment(name).experiment_id
-        return DEFAULT_EXPERIMENT_ID
+        return self._experiment_for_new_run()
 
     def create_experiment(
         self,
@@ -323,6 +318,8 @@ class Tracker:
             return self.set_experiment(experiment_id=eid).experiment_id
         if name:
             return self.set_experiment(name).experiment_id
+        # Remembered until the tracking URI changes: this runs at every trace's start.
+        self._experiment_id = DEFAULT_EXPERIMENT_ID
         return DEFAULT_EXPERIMENT_ID
 
     def end_run(self, status: str = RunStatus.FINISHED) -> None:

@@ -1,25 +1,36 @@
 import { useMemo, useState } from "react";
 import { extractChat, extractDocuments } from "../lib/chat";
-import { formatCost, formatDuration, formatNumber, formatValue } from "../lib/format";
+import { formatBytes, formatCost, formatDuration, formatNumber, formatValue } from "../lib/format";
+import type { SpanPayload } from "../lib/payloads";
 import type { Span } from "../types";
 import { ChatView, DocumentList } from "./ChatView";
 import { JsonView } from "./JsonView";
+import { ErrorState, Loading } from "./States";
 import { spanStyle } from "./spanTypes";
 
 type Tab = "chat" | "documents" | "io" | "attributes" | "events";
 
 const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
 
-export function SpanPanel({ span }: { span: Span }) {
-  const chat = useMemo(() => extractChat(span.inputs, span.outputs), [span]);
-  const documents = useMemo(
-    () => (span.span_type === "RETRIEVER" || span.span_type === "RERANKER" ? extractDocuments(span.outputs) : null) ??
-      extractDocuments(span.outputs),
-    [span],
-  );
+interface Props {
+  /** The span as the trace has it: perhaps without its inputs and outputs. */
+  span: Span;
+  /** The whole span, or why it is not here yet; by default `span` is whole. */
+  payload?: SpanPayload;
+}
+
+/**
+ * One span: its header, attributes and events at once, and its inputs and outputs (as a
+ * chat, retrieved documents or JSON) as soon as `payload` has them.
+ */
+export function SpanPanel({ span, payload }: Props) {
+  const whole = payload ? payload.span : span;
+  const chat = useMemo(() => (whole ? extractChat(whole.inputs, whole.outputs) : null), [whole]);
+  const documents = useMemo(() => (whole ? extractDocuments(whole.outputs) : null), [whole]);
   const initial: Tab = chat ? "chat" : documents ? "documents" : "io";
-  const [chosen, setTab] = useState<{ id: string; tab: Tab }>({ id: span.span_id, tab: initial });
-  const tab = chosen.id === span.span_id ? chosen.tab : initial;
+  // The tab the user picked for this span; otherwise the one that suits its payload.
+  const [chosen, setTab] = useState<{ id: string; tab: Tab } | null>(null);
+  const tab = chosen?.id === span.span_id ? chosen.tab : initial;
   const attrs = span.attributes ?? {};
   const inputTokens = num(attrs["gen_ai.usage.input_tokens"]);
   const outputTokens = num(attrs["gen_ai.usage.output_tokens"]);
@@ -87,44 +98,56 @@ export function SpanPanel({ span }: { span: Span }) {
           </div>
         </div>
       ))}
-      <div className="subtabs" role="tablist">
-        {tabs.map(([id, label]) => (
-          <button
-            key={id}
-            role="tab"
-            aria-selected={tab === id}
-            className={tab === id ? "on" : ""}
-            onClick={() => setTab({ id: span.span_id, tab: id })}
-          >
-            {label}
-          </button>
-        ))}
-      </div>
-      {tab === "chat" && chat && <ChatView messages={chat} />}
-      {tab === "documents" && documents && <DocumentList documents={documents} />}
-      {tab === "io" && (
+      {whole ? (
         <>
-          <h3>Inputs</h3>
-          <JsonView value={span.inputs} />
-          <h3>Outputs</h3>
-          <JsonView value={span.outputs} />
+          <div className="subtabs" role="tablist">
+            {tabs.map(([id, label]) => (
+              <button
+                key={id}
+                role="tab"
+                aria-selected={tab === id}
+                className={tab === id ? "on" : ""}
+                onClick={() => setTab({ id: span.span_id, tab: id })}
+              >
+                {label}
+              </button>
+            ))}
+          </div>
+          {tab === "chat" && chat && <ChatView messages={chat} />}
+          {tab === "documents" && documents && <DocumentList documents={documents} />}
+          {tab === "io" && (
+            <>
+              <h3>Inputs</h3>
+              <JsonView value={whole.inputs} />
+              <h3>Outputs</h3>
+              <JsonView value={whole.outputs} />
+            </>
+          )}
+          {tab === "attributes" && <JsonView value={attrs} />}
+          {tab === "events" &&
+            (span.events.length ? (
+              span.events.map((e, i) => (
+                <div key={i} style={{ marginBottom: 8 }}>
+                  <div className="row">
+                    <b>{e.name}</b>
+                    <span className="muted small">+{formatDuration((e.timestamp_ns - span.start_time_ns) / 1e6)}</span>
+                  </div>
+                  <JsonView value={e.attributes} />
+                </div>
+              ))
+            ) : (
+              <div className="muted">No events.</div>
+            ))}
         </>
+      ) : payload?.error ? (
+        <ErrorState error={payload.error} retry={payload.retry} />
+      ) : (
+        <div data-testid="payload-loading">
+          <Loading
+            what={`Loading inputs and outputs (${formatBytes((span.inputs_size ?? 0) + (span.outputs_size ?? 0))})`}
+          />
+        </div>
       )}
-      {tab === "attributes" && <JsonView value={attrs} />}
-      {tab === "events" &&
-        (span.events.length ? (
-          span.events.map((e, i) => (
-            <div key={i} style={{ marginBottom: 8 }}>
-              <div className="row">
-                <b>{e.name}</b>
-                <span className="muted small">+{formatDuration((e.timestamp_ns - span.start_time_ns) / 1e6)}</span>
-              </div>
-              <JsonView value={e.attributes} />
-            </div>
-          ))
-        ) : (
-          <div className="muted">No events.</div>
-        ))}
     </div>
   );
 }

@@ -82,3 +82,10 @@ export function formatValue(value: unknown): string {
   if (typeof value === "number") return formatNumber(value);
   return JSON.stringify(value);
 }
+
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return "–";
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+}

@@ -7,19 +7,26 @@ import { SpanTree } from "../components/SpanTree";
 import { ErrorState, Loading } from "../components/States";
 import { formatCost, formatDuration, formatNumber, formatTime } from "../lib/format";
 import { useAsync } from "../lib/hooks";
+import { useSpanPayload } from "../lib/payloads";
 import { buildTree } from "../lib/tree";
 
 export function TraceDetail() {
   const { experimentId = "", traceId = "" } = useParams();
   const [params, setParams] = useSearchParams();
   const [query, setQuery] = useState("");
-  const { data, error, loading, reload } = useAsync(() => api.getTrace(traceId), [traceId]);
+  // Spans come without their inputs and outputs, so a 10,000-span trace opens at once; the
+  // opened span's payload is fetched (and kept) by useSpanPayload.
+  const { data, error, loading, reload } = useAsync(
+    () => api.getTrace(traceId, { payloads: false }),
+    [traceId],
+  );
   const tree = useMemo(() => (data ? buildTree(data.spans) : null), [data]);
 
   const requested = params.get("span");
   const selectedId =
     requested && tree?.byId.has(requested) ? requested : (tree?.roots[0]?.span.span_id ?? null);
   const selected = selectedId && tree ? tree.byId.get(selectedId)!.span : null;
+  const payload = useSpanPayload(traceId, selected);
 
   useEffect(() => {
     if (tree) {
@@ -88,7 +95,7 @@ export function TraceDetail() {
         <SpanTree tree={tree} selectedId={selectedId} onSelect={select} query={query} />
       </div>
       <div className="trace-right">
-        {selected && <SpanPanel span={selected} />}
+        {selected && <SpanPanel span={selected} payload={payload} />}
         <div className="panel">
           <h3>Assessments</h3>
           <Assessments

@@ -81,11 +81,26 @@ async def log_traces(request: Request) -> dict[str, Any]:
 
 
 @router.get("/traces/{trace_id}", response_class=Response)
-def get_trace(trace_id: str, request: Request) -> Response:
-    """Return one trace with all its spans and assessments."""
+def get_trace(trace_id: str, request: Request, payloads: bool = True) -> Response:
+    """Return one trace with all its spans and assessments.
+
+    With ``payloads=false`` the spans come without inputs and outputs (null) but with their
+    sizes in bytes (``inputs_size``, ``outputs_size``); ``GET .../spans/{span_id}`` returns
+    one span whole.
+    """
+    trace = _store(request).get_trace(trace_id, include_payloads=payloads)
     # Serialized by orjson directly: FastAPI's generic encoder takes seconds on 10,000 spans.
-    body = orjson.dumps(_store(request).get_trace(trace_id).to_dict())
-    return Response(body, media_type="application/json")
+    return _json(trace.to_dict(raw_payloads=True))
+
+
+@router.get("/traces/{trace_id}/spans/{span_id}", response_class=Response)
+def get_span(trace_id: str, span_id: str, request: Request) -> Response:
+    """Return one span of a trace with its inputs and outputs."""
+    return _json(_store(request).get_span(trace_id, span_id).to_dict(raw_payloads=True))
+
+
+def _json(data: Any) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
 
 
 @router.post("/traces/search")

@@ -184,7 +184,7 @@ def log_batch(run_id: str, body: LogBatch, request: Request) -> dict[str, Any]:
     """Log metrics, params and tags in one transaction."""
     _store(request).log_batch(
         run_id,
-        [Metric(m.key, m.value, m.timestamp, m.step) for m in body.metrics],
+        [Metric(m.key, float(m.value), m.timestamp, m.step) for m in body.metrics],
         [Param(p.key, p.value) for p in body.params],
         [RunTag(t.key, t.value) for t in body.tags],
     )

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration this code knows; checked on every open without importing Alembic.
-HEAD_REVISION = "0002_traces"
+HEAD_REVISION = "0004_webhooks"
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants a BIGINT.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
@@ -281,4 +281,166 @@ assessments = Table(
     _trace_fk(),
     Index("ix_assessments_trace_id", "trace_id"),
     Index("ix_assessments_name", "name"),
+)
+
+
+# --- registry: prompts, registered models, logged models -----------------------------------
+
+
+def _key_value_child(name: str, owner: str, owner_columns: tuple[str, ...]) -> Table:
+    """A tag table keyed by its owner's primary key, deleted with it."""
+    owner_types = {"name": String(256), "version": Integer()}
+    return Table(
+        name,
+        metadata,
+        *(Column(c, owner_types[c], nullable=False) for c in owner_columns),
+        Column("key", String(250), nullable=False),
+        Column("value", Text, nullable=False),
+        PrimaryKeyConstraint(*owner_columns, "key"),
+        ForeignKeyConstraint(
+            list(owner_columns), [f"{owner}.{c}" for c in owner_columns], ondelete="CASCADE"
+        ),
+    )
+
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=True),
+    # Bumped under the row lock by every new version, so concurrent writers never collide.
+    Column("latest_version", Integer, nullable=False, default=0),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+)
+prompt_tags = _key_value_child("prompt_tags", "prompts", ("name",))
+
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    # JSON text: a string (text template) or a list of chat messages.
+    Column("template", Text, nullable=False),
+    Column("commit_message", Text, nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+    ForeignKeyConstraint(["name"], ["prompts.name"], ondelete="CASCADE"),
+)
+prompt_version_tags = _key_value_child(
+    "prompt_version_tags", "prompt_versions", ("name", "version")
+)
+
+prompt_aliases = Table(
+    "prompt_aliases",
+    metadata,
+    Column("name", String(256), nullable=False),
+    Column("alias", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("name", "alias"),
+    ForeignKeyConstraint(
+        ["name", "version"],
+        ["prompt_versions.name", "prompt_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("latest_version", Integer, nullable=False, default=0),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+)
+registered_model_tags = _key_value_child("registered_model_tags", "registered_models", ("name",))
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("model_id", String(32), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+    ForeignKeyConstraint(["name"], ["registered_models.name"], ondelete="CASCADE"),
+    Index("ix_model_versions_run_id", "run_id"),
+)
+model_version_tags = _key_value_child("model_version_tags", "model_versions", ("name", "version"))
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column("name", String(256), nullable=False),
+    Column("alias", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("name", "alias"),
+    ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column(
+        "experiment_id",
+        AutoId,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("run_id", String(32), nullable=False),
+    Column("artifact_path", String(256), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"], ondelete="CASCADE"),
+    Index("ix_logged_models_run_id", "run_id"),
+)
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("webhook_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event names
+    # Kept as given: signing needs the secret itself. It is never returned by the API.
+    Column("secret", Text, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", String(32), primary_key=True),
+    Column(
+        "webhook_id",
+        String(32),
+        ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the JSON body sent
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("response_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_attempt_time", BigInteger, nullable=True),
+    Index("ix_webhook_deliveries_webhook_time", "webhook_id", "creation_time"),
 )

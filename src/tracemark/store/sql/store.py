@@ -29,7 +29,10 @@ from tracemark.store.base import ViewType
 from tracemark.store.sql import schema as t
 from tracemark.store.sql.engine import WRITE, build_engine, normalize_url, sqlite_path
 from tracemark.store.sql.migrate import ensure_schema
+from tracemark.store.sql.model_registry import ModelRegistryStoreMixin
+from tracemark.store.sql.registry import RegistryStoreMixin
 from tracemark.store.sql.traces import TraceStoreMixin
+from tracemark.store.sql.webhooks import WebhookStoreMixin
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -46,7 +49,7 @@ def default_artifact_root(uri: str) -> str:
     return os.path.join(base, "tracemark-artifacts")
 
 
-class SqlStore(TraceStoreMixin):
+class SqlStore(TraceStoreMixin, RegistryStoreMixin, ModelRegistryStoreMixin, WebhookStoreMixin):
     """Store experiments, runs and traces in SQLite or PostgreSQL.
 
     A new database is created and migrated on first use; an older or newer schema is

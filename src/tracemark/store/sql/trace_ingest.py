@@ -9,8 +9,10 @@ larger than `INLINE_PAYLOAD_LIMIT` bytes is gzip-compressed for the artifact sto
 and the row keeps that path instead.
 
 PostgreSQL: JSONB refuses the JSON escape ``\u0000``, so such a text is stored wrapped as a
-JSON string (`json_in`) and unwrapped on read (`unwrap`); plain text columns cannot hold
-NUL characters at all, so those become U+FFFD there (`no_nul`).
+JSON string, ``{"$tracemark.json_text": "<the text>"}`` (`json_in`), and unwrapped on read
+(`unwrap`); a text that merely mentions that key is wrapped too, so no user value is ever
+taken for a wrapper. Plain text columns cannot hold NUL characters at all, so those become
+U+FFFD there (`no_nul`).
 
 Merging, when a trace's spans arrive in several batches: see `merge_info`.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "INLINE_PAYLOAD_LIMIT",
     "SPAN_COLUMNS",
     "TRACES_DIR",
+    "WRAP_KEY",
     "Batch",
     "PreparedTrace",
     "check_span_id",
@@ -93,8 +96,8 @@ _USAGE_INPUT = "gen_ai.usage.input_tokens"
 _USAGE_OUTPUT = "gen_ai.usage.output_tokens"
 
 _NUL_ESCAPE = "\\u0000"
-_WRAP_KEY = "$tracemark.json_text"
-_WRAP_PREFIX = '{"' + _WRAP_KEY + '": '
+WRAP_KEY = "$tracemark.json_text"
+_WRAP_PREFIX = '{"' + WRAP_KEY + '": '
 
 
 def check_trace_id(trace_id: Any) -> str:
@@ -117,17 +120,19 @@ def check_span_id(span_id: Any, what: str = "span_id") -> str:
 
 def json_in(text: str, postgres: bool) -> str:
     """Return JSON text as the JSON column stores it (see the module docstring)."""
-    if postgres and _NUL_ESCAPE in text:
-        return orjson.dumps({_WRAP_KEY: text}).decode()
+    if postgres and (_NUL_ESCAPE in text or WRAP_KEY in text):
+        return orjson.dumps({WRAP_KEY: text}).decode()
     return text
 
 
 def unwrap(text: str | None) -> str | None:
-    """Undo `json_in` on text read from a JSON column."""
+    """Undo `json_in` on text read from a PostgreSQL JSON column."""
     if text is not None and text.startswith(_WRAP_PREFIX):
         wrapped = orjson.loads(text)
         if isinstance(wrapped, dict) and len(wrapped) == 1:
-            return wrapped[_WRAP_KEY]
+            inner = wrapped[WRAP_KEY]
+            if isinstance(inner, str):
+                return inner
     return text
 
 

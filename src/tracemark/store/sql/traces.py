@@ -3,12 +3,12 @@
 `log_traces` is the exporter's hot path: `trace_ingest` validates and serializes the whole
 batch in Python, then one transaction writes it with one bulk statement per table and no
 per-row queries. Reading a trace is one query for its info row (plus one per child table:
-tags, metadata, assessments) and one for all its spans.
+tags, metadata, assessments) and one for all its spans, with or without their payloads
+(`trace_read`); `get_span` reads one span whole.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import shutil
@@ -17,22 +17,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Float,
     Integer,
-    Text,
     bindparam,
-    cast,
     delete,
     or_,
     select,
 )
 
-from tracemark.entities.trace import Assessment, Span, SpanEvent, Trace, TraceInfo
-from tracemark.exceptions import InvalidInputError, NotFoundError, StoreError
+from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
+from tracemark.exceptions import InvalidInputError, NotFoundError
 from tracemark.store import validation
 from tracemark.store.artifacts import LocalArtifactRepository
 from tracemark.store.sql import schema as t
@@ -42,12 +39,13 @@ from tracemark.store.sql.trace_ingest import (
     SPAN_COLUMNS,
     TRACES_DIR,
     Batch,
+    check_span_id,
     check_trace_id,
     fold_batch,
     no_nul,
     prepare_trace,
-    unwrap,
 )
+from tracemark.store.sql.trace_read import SpanReader
 from tracemark.store.sql.trace_search import build_trace_select
 
 if TYPE_CHECKING:
@@ -63,7 +61,7 @@ _KEY_VALUE_COLUMNS = ("trace_id", "key", "value")
 # Advisory locks per trace id; the first key ("trac") keeps them apart from other users'.
 _PG_LOCK_CLASS = 0x74726163
 _PG_LOCK_TRACES = "SELECT pg_advisory_xact_lock(%s, hashtext(id)) FROM unnest(%b::text[]) AS id"
-_JSON_SPAN_COLUMNS = frozenset(("inputs", "outputs", "attributes", "events"))
+
 _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
@@ -156,18 +154,7 @@ class TraceStoreMixin(AssessmentStoreMixin):
             ),
             _KEY_VALUE_COLUMNS,
         )
-        s = t.spans.c
-        json_out = self._json_out
-        self._select_trace_spans = (
-            select(
-                *(
-                    json_out(s[name]) if name in _JSON_SPAN_COLUMNS else s[name]
-                    for name in SPAN_COLUMNS
-                )
-            )
-            .where(s.trace_id == bindparam("tid"))
-            .order_by(s.start_time_ns, s.span_id)
-        )
+        self._span_reader = SpanReader(postgres=self._postgres, artifact_root=self.artifact_root)
         self._select_trace_exists = select(t.trace_info.c.trace_id).where(
             t.trace_info.c.trace_id == bindparam("tid")
         )
@@ -202,10 +189,6 @@ class TraceStoreMixin(AssessmentStoreMixin):
             conn.exec_driver_sql(
                 bulk.sql, tuple(list(column) for column in zip(*chunk, strict=True))
             )
-
-    def _json_out(self, column: Any) -> Any:
-        """Select a JSON column as text: JSONB would otherwise be decoded by the driver."""
-        return cast(column, Text).label(column.key) if self._postgres else column
 
     # -- writing traces -------------------------------------------------------------
 
@@ -310,7 +293,7 @@ class TraceStoreMixin(AssessmentStoreMixin):
 
     # -- reading traces -------------------------------------------------------------
 
-    def get_trace(self, trace_id: str) -> Trace:
+    def get_trace(self, trace_id: str, *, include_payloads: bool = True) -> Trace:
         """Return a trace with its info, tags, metadata, assessments and every span.
 
         Example::
@@ -320,12 +303,17 @@ class TraceStoreMixin(AssessmentStoreMixin):
 
         Args:
             trace_id: The trace's 32-hex-digit id.
+            include_payloads: False leaves every span's inputs and outputs out (None) and
+                gives their sizes in bytes instead (`Span.inputs_size`, `outputs_size`);
+                `get_span` then fetches one span whole.
 
         Raises:
             InvalidInputError: The id is not 32 lowercase hex digits.
             NotFoundError: No trace has this id.
+            StoreError: A payload file is missing from the artifact store.
         """
         check_trace_id(trace_id)
+        reader = self._span_reader
         with self._read() as conn:
             row = conn.execute(
                 select(t.trace_info).where(t.trace_info.c.trace_id == trace_id)
@@ -333,36 +321,34 @@ class TraceStoreMixin(AssessmentStoreMixin):
             if row is None:
                 raise NotFoundError(f"trace {trace_id!r} does not exist")
             info = self._load_trace_infos(conn, [row])[0]
-            span_rows = conn.execute(self._select_trace_spans, {"tid": trace_id}).all()
-        return Trace(info, [self._span_from_row(r) for r in span_rows])
+            rows = conn.execute(reader.select_trace(include_payloads), {"tid": trace_id}).all()
+        return Trace(info, reader.spans(rows, trace_id, include_payloads=include_payloads))
 
-    def _span_from_row(self, r: Any) -> Span:
-        return Span(
-            trace_id=r.trace_id,
-            span_id=r.span_id,
-            parent_id=r.parent_id,
-            name=r.name,
-            span_type=r.span_type,
-            start_time_ns=r.start_time_ns,
-            end_time_ns=r.end_time_ns,
-            status_code=r.status_code,
-            status_message=r.status_message,
-            inputs_json=self._load_payload(r.inputs_ref) if r.inputs_ref else unwrap(r.inputs),
-            outputs_json=(
-                self._load_payload(r.outputs_ref) if r.outputs_ref else unwrap(r.outputs)
-            ),
-            attributes=orjson.loads(unwrap(r.attributes)),
-            events=[SpanEvent.from_dict(e) for e in orjson.loads(unwrap(r.events))],
-        )
+    def get_span(self, trace_id: str, span_id: str) -> Span:
+        """Return one span of a trace with its inputs and outputs.
 
-    def _load_payload(self, ref: str) -> str:
-        try:
-            data = LocalArtifactRepository(self.artifact_root).read_bytes(ref)
-        except NotFoundError:
-            raise StoreError(
-                f"span payload {ref!r} is missing from the artifact store {self.artifact_root!r}"
-            ) from None
-        return gzip.decompress(data).decode()
+        Example::
+
+            light = store.get_trace(trace_id, include_payloads=False)
+            store.get_span(trace_id, light.root.span_id).inputs
+
+        Args:
+            trace_id: The trace's 32-hex-digit id.
+            span_id: The span's 16-hex-digit id.
+
+        Raises:
+            InvalidInputError: An id is malformed.
+            NotFoundError: The trace has no such span (or does not exist).
+            StoreError: A payload file is missing from the artifact store.
+        """
+        check_trace_id(trace_id)
+        check_span_id(span_id)
+        reader = self._span_reader
+        with self._read() as conn:
+            rows = conn.execute(reader.select_span, {"tid": trace_id, "sid": span_id}).all()
+        if not rows:
+            raise NotFoundError(f"span {span_id!r} of trace {trace_id!r} does not exist")
+        return reader.spans(rows, trace_id, include_payloads=True)[0]
 
     def _load_trace_infos(self, conn: Connection, rows: Sequence[Any]) -> list[TraceInfo]:
         """Build TraceInfos with tags, metadata and assessments: one query per child table."""
