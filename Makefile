@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/autolog.py
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache ui/node_modules src/tracemark/server/static

@@ -566,7 +566,7 @@ def database(kind: str, folder: str, postgres_uri: str | None) -> Iterator[str]:
 
 def run(args: argparse.Namespace, postgres_uri: str | None, with_mlflow: bool) -> dict:
     traces = 1_000 if args.quick else 10_000
-    sdk_requests = 100 if args.quick else 500
+    sdk_requests = 50 if args.quick else 200
     stored = 10_000 if args.quick else 100_000
     repeat = 20 if args.quick else 50
     ingests: list[Ingest] = []

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from fakes.openai_server import FakeOpenAIServer
+from fakes.llm_server import FakeLLMServer
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -988,10 +988,13 @@ def test_openinference_openai_chat_is_a_native_llm_trace(server, openai_instrume
         {"role": "user", "content": "What is the capital of France?"},
     ]
     tracer = openai_instrumented.get_tracer("support-bot")
+    answer = "Paris is the capital of France."
     with (
-        FakeOpenAIServer(reply="Paris is the capital of France.") as fake,
-        openai.OpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0) as llm,
+        FakeLLMServer() as fake,
+        openai.OpenAI(base_url=fake.openai_url, api_key="sk-test", max_retries=0) as llm,
     ):
+        fake.reply(text=answer, input_tokens=24, output_tokens=7)
+        fake.reply(text=answer, input_tokens=9, output_tokens=7)
         with tracer.start_as_current_span("answer") as root:
             root.set_attribute("openinference.span.kind", "CHAIN")
             root.set_attribute("input.value", "What is the capital of France?")
@@ -1005,8 +1008,8 @@ def test_openinference_openai_chat_is_a_native_llm_trace(server, openai_instrume
                 stream_options={"include_usage": True},
             )
             text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-        assert fake.requests[0]["messages"] == messages
-    assert text == "Paris is the capital of France."
+        assert fake.requests[0].body["messages"] == messages
+    assert text == answer
     assert openai_instrumented.force_flush(10)
 
     client = tm.TracemarkClient(server.url)
@@ -1017,24 +1020,20 @@ def test_openinference_openai_chat_is_a_native_llm_trace(server, openai_instrume
     assert call.span_type in ("LLM", "CHAT_MODEL")
     assert call.inputs["messages"] == messages
     assert call.inputs["model"] == "gpt-4o-mini"
-    assert call.outputs["choices"][0]["message"] == {
-        "role": "assistant",
-        "content": "Paris is the capital of France.",
-        "refusal": None,
-    }
+    assert call.outputs["choices"][0]["message"]["content"] == answer
+    assert call.outputs["choices"][0]["message"]["role"] == "assistant"
     assert call.attributes["gen_ai.request.model"] == "gpt-4o-mini"
     assert call.attributes["gen_ai.provider.name"] == "openai"
     assert call.attributes["otel.scope.name"] == "openinference.instrumentation.openai"
     info = trace.info
-    # The fake counts words: 4 + 6 in the prompt, 6 in the answer.
-    assert (info.input_tokens, info.output_tokens, info.total_tokens) == (10, 6, 16)
+    assert (info.input_tokens, info.output_tokens, info.total_tokens) == (24, 7, 31)
     assert info.cost is not None and info.cost > 0
     assert info.name == "answer"
     assert info.request_preview == '"What is the capital of France?"'
-    assert info.response_preview == '"Paris is the capital of France."'
+    assert info.response_preview == f'"{answer}"'
 
     streamed_trace = client.get_trace(_hex(streamed))
     [chunked] = streamed_trace.root.children
     assert chunked.inputs["messages"] == [{"role": "user", "content": "Say hi"}]
-    assert chunked.outputs["choices"][0]["message"]["content"] == "Paris is the capital of France."
-    assert (streamed_trace.info.input_tokens, streamed_trace.info.output_tokens) == (2, 6)
+    assert chunked.outputs["choices"][0]["message"]["content"] == answer
+    assert (streamed_trace.info.input_tokens, streamed_trace.info.output_tokens) == (9, 7)

@@ -6,10 +6,9 @@ from sqlalchemy import create_engine, event, func, insert, select, text
 from tracemark.exceptions import InvalidFilterError, InvalidInputError
 from tracemark.store.base import ViewType
 from tracemark.store.filter_grammar import parse_filter, parse_order_by
+from tracemark.store.sql.paging import decode_page_token, encode_page_token
 from tracemark.store.sql.run_search import (
     build_run_select,
-    decode_page_token,
-    encode_page_token,
     experiment_filter_clause,
     experiment_order_clauses,
     run_filter_clause,

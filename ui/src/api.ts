@@ -29,14 +29,30 @@ export class ApiError extends Error {
 
 const BASE = "/api/v1";
 
+declare global {
+  interface Window {
+    /** A GET that index.html started before the app loaded (the trace of a trace page). */
+    tracemarkPreload?: { path: string; response: Promise<Response> };
+  }
+}
+
+/** The response of the GET index.html already sent for `path`, once; else undefined. */
+function preloaded(method: string, path: string): Promise<Response> | undefined {
+  const early = window.tracemarkPreload;
+  if (method !== "GET" || early?.path !== path) return undefined;
+  window.tracemarkPreload = undefined;
+  return early.response;
+}
+
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(BASE + path, {
-      method,
-      headers: body === undefined ? undefined : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    response = await (preloaded(method, path) ??
+      fetch(BASE + path, {
+        method,
+        headers: body === undefined ? undefined : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }));
   } catch {
     throw new ApiError(0, "UNREACHABLE", "The tracemark server cannot be reached. Is it running?");
   }

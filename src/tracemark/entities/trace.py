@@ -333,6 +333,8 @@ class Trace:
 
     info: TraceInfo
     spans: list[Span]
+    # Where a tracemark server shows this trace; set when it was read from a server.
+    ui_url: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_id = {s.span_id: s for s in self.spans}
@@ -395,6 +397,10 @@ class Trace:
         return cls(TraceInfo.from_dict(data["info"]), [Span.from_dict(s) for s in data["spans"]])
 
     def _repr_html_(self) -> str:
+        if self.ui_url:
+            # In a notebook, the server's own trace view, with the span tree and panels.
+            src = html.escape(self.ui_url, quote=True)
+            return f'<iframe src="{src}" width="100%" height="640" style="border:0"></iframe>'
         rows = []
         for depth, span in self.walk():
             ms = "" if span.duration_ns is None else f"{span.duration_ns / 1e6:.1f} ms"

@@ -1,7 +1,7 @@
 """The one filter grammar of tracemark: a tokenizer and recursive-descent parser.
 
 Runs, experiments and traces share it; each entity compiles the resulting AST to SQL
-on its own (see ``store/sql/run_search.py``). The grammar, in order of binding::
+on its own (``store/sql/filter_compile.py`` and its users). The grammar, in order of binding::
 
     filter     := and_expr (OR and_expr)*
     and_expr   := primary (AND primary)*

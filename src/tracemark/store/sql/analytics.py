@@ -18,11 +18,8 @@ from sqlalchemy import Select, case, func, select
 from tracemark.entities.trace import TraceStatus
 from tracemark.store import validation
 from tracemark.store.filter_grammar import parse_filter
-from tracemark.store.sql.run_search import (
-    _experiment_ids,
-    decode_page_token,
-    encode_page_token,
-)
+from tracemark.store.sql.filter_compile import parse_experiment_ids
+from tracemark.store.sql.paging import decode_page_token, encode_page_token
 from tracemark.store.sql.schema import assessments, trace_info, trace_metadata
 from tracemark.store.sql.trace_search import trace_filter_clause
 
@@ -73,7 +70,7 @@ class SessionSummary:
 
 
 def _filtered(stmt: Select[Any], experiment_ids: Sequence[str], filter_string: str | None) -> Any:
-    stmt = stmt.where(_ti.experiment_id.in_(_experiment_ids(experiment_ids)))
+    stmt = stmt.where(_ti.experiment_id.in_(parse_experiment_ids(experiment_ids)))
     expr = parse_filter(filter_string)
     if expr is not None:
         stmt = stmt.where(trace_filter_clause(expr, filter_string=filter_string or ""))
@@ -165,7 +162,7 @@ def _add_session_details(
             )
         )
         .where(_md.key == SESSION_KEY, _md.value.in_(list(by_id)))
-        .where(_ti.experiment_id.in_(_experiment_ids(experiment_ids)))
+        .where(_ti.experiment_id.in_(parse_experiment_ids(experiment_ids)))
         .order_by(_ti.timestamp_ms, _ti.trace_id)
     )
     for session_id, _, preview, user_id in conn.execute(stmt):
@@ -303,7 +300,7 @@ def assessment_names(store: SqlStore, experiment_ids: Sequence[str]) -> dict[str
         select(a.kind, a.name)
         .distinct()
         .select_from(assessments.join(trace_info, a.trace_id == _ti.trace_id))
-        .where(_ti.experiment_id.in_(_experiment_ids(experiment_ids)), a.valid.is_(True))
+        .where(_ti.experiment_id.in_(parse_experiment_ids(experiment_ids)), a.valid.is_(True))
     )
     names: dict[str, list[str]] = {"feedback": [], "expectation": []}
     with store._read() as conn:

@@ -39,19 +39,19 @@ from tracemark.entities.trace import Assessment
 from tracemark.store import validation
 from tracemark.store.filter_grammar import Comparison, Expr, OrderBy, parse_filter, parse_order_by
 from tracemark.store.sql.assessments import text_form
-from tracemark.store.sql.run_search import (
-    _NUMBER,
-    _STRING,
-    _direction,
-    _experiment_ids,
-    _FilterCompiler,
-    _key_value,
-    _KeyValueTable,
-    _order_attribute,
-    _order_prefix,
-    decode_page_token,
-    encode_page_token,
+from tracemark.store.sql.filter_compile import (
+    NUMBER,
+    STRING,
+    Attributes,
+    FilterCompiler,
+    KeyValueTable,
+    key_value_subquery,
+    order_attribute,
+    order_direction,
+    order_prefix,
+    parse_experiment_ids,
 )
+from tracemark.store.sql.paging import decode_page_token, encode_page_token
 from tracemark.store.sql.schema import assessments, spans, trace_info, trace_metadata, trace_tags
 
 __all__ = ["build_trace_select", "trace_filter_clause", "trace_order_clauses"]
@@ -88,23 +88,23 @@ _ORDER_PREFIXES = {
 }
 
 _ti = trace_info.c
-_TRACE_ATTRIBUTES = {
-    "status": (_ti.status, _STRING),
-    "name": (_ti.name, _STRING),
-    "trace_id": (_ti.trace_id, _STRING),
-    "run_id": (_ti.run_id, _STRING),
-    "timestamp_ms": (_ti.timestamp_ms, _NUMBER),
-    "timestamp": (_ti.timestamp_ms, _NUMBER),
-    "execution_time_ms": (_ti.execution_time_ms, _NUMBER),
-    "input_tokens": (_ti.input_tokens, _NUMBER),
-    "output_tokens": (_ti.output_tokens, _NUMBER),
-    "total_tokens": (_ti.total_tokens, _NUMBER),
-    "cost": (_ti.cost, _NUMBER),
-    "span_count": (_ti.span_count, _NUMBER),
-    "request": (_ti.request_preview, _STRING),
-    "response": (_ti.response_preview, _STRING),
-    "request_preview": (_ti.request_preview, _STRING),
-    "response_preview": (_ti.response_preview, _STRING),
+_TRACE_ATTRIBUTES: Attributes = {
+    "status": (_ti.status, STRING),
+    "name": (_ti.name, STRING),
+    "trace_id": (_ti.trace_id, STRING),
+    "run_id": (_ti.run_id, STRING),
+    "timestamp_ms": (_ti.timestamp_ms, NUMBER),
+    "timestamp": (_ti.timestamp_ms, NUMBER),
+    "execution_time_ms": (_ti.execution_time_ms, NUMBER),
+    "input_tokens": (_ti.input_tokens, NUMBER),
+    "output_tokens": (_ti.output_tokens, NUMBER),
+    "total_tokens": (_ti.total_tokens, NUMBER),
+    "cost": (_ti.cost, NUMBER),
+    "span_count": (_ti.span_count, NUMBER),
+    "request": (_ti.request_preview, STRING),
+    "response": (_ti.response_preview, STRING),
+    "request_preview": (_ti.request_preview, STRING),
+    "response_preview": (_ti.response_preview, STRING),
 }
 
 
@@ -142,8 +142,8 @@ _SPAN_FIELDS = {
     "status_code": spans.c.status_code,
 }
 _TRACE_KEY_VALUE_TABLES = {
-    "tags": _KeyValueTable(trace_tags, trace_tags.c.trace_id, _ti.trace_id),
-    "metadata": _KeyValueTable(trace_metadata, trace_metadata.c.trace_id, _ti.trace_id),
+    "tags": KeyValueTable(trace_tags, trace_tags.c.trace_id, _ti.trace_id),
+    "metadata": KeyValueTable(trace_metadata, trace_metadata.c.trace_id, _ti.trace_id),
 }
 _ORDERED_COMPARISONS = ("<", "<=", ">", ">=")
 
@@ -188,13 +188,13 @@ def trace_order_clauses(order_by: Sequence[OrderBy]) -> list[ColumnElement[Any]]
     clauses: list[ColumnElement[Any]] = []
     ordered: set[str] = set()
     for clause in order_by:
-        prefix = _order_prefix(clause, _ORDER_PREFIXES)
+        prefix = order_prefix(clause, _ORDER_PREFIXES)
         if prefix in _TRACE_KEY_VALUE_TABLES:
-            sort_key = _key_value(_TRACE_KEY_VALUE_TABLES[prefix], clause.key)
+            sort_key = key_value_subquery(_TRACE_KEY_VALUE_TABLES[prefix], clause.key)
         else:
-            sort_key = _order_attribute(clause, _TRACE_ATTRIBUTES)
+            sort_key = order_attribute(clause, _TRACE_ATTRIBUTES)
             ordered.add(sort_key.key)
-        clauses.append(_direction(sort_key, clause.ascending))
+        clauses.append(order_direction(sort_key, clause.ascending))
     if "timestamp_ms" not in ordered:
         clauses.append(_ti.timestamp_ms.desc())
     if "trace_id" not in ordered:
@@ -234,7 +234,7 @@ def build_trace_select(
         InvalidInputError: Another argument is out of range or malformed.
     """
     validation.max_results(max_results)
-    ids = _experiment_ids(experiment_ids)
+    ids = parse_experiment_ids(experiment_ids)
     offset = decode_page_token(page_token)
     stmt = select(trace_info).where(_ti.experiment_id.in_(ids))
     if run_id is not None:
@@ -247,7 +247,7 @@ def build_trace_select(
     return stmt, encode_page_token(offset + max_results)
 
 
-class _TraceFilter(_FilterCompiler):
+class _TraceFilter(FilterCompiler):
     def comparison(self, cmp: Comparison) -> ColumnElement[bool]:
         prefix = self.prefix(cmp, _TRACE_PREFIXES)
         if prefix in _TRACE_KEY_VALUE_TABLES:
@@ -267,9 +267,7 @@ class _TraceFilter(_FilterCompiler):
                 "use span.name, span.type or span.status",
                 cmp.position,
             )
-        return exists().where(
-            spans.c.trace_id == _ti.trace_id, self.condition(column, cmp, _STRING)
-        )
+        return exists().where(spans.c.trace_id == _ti.trace_id, self.condition(column, cmp, STRING))
 
     def assessment(self, cmp: Comparison, kind: str) -> ColumnElement[bool]:
         """True when some valid assessment of that name has a matching value."""
@@ -286,9 +284,9 @@ class _TraceFilter(_FilterCompiler):
         values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if numeric or cmp.op in _ORDERED_COMPARISONS:
-            return found.where(self.condition(a.value_number, cmp, _NUMBER))
+            return found.where(self.condition(a.value_number, cmp, NUMBER))
         text_values = tuple(text_form(v) for v in values)
         as_text = dataclasses.replace(
             cmp, value=text_values if isinstance(cmp.value, tuple) else text_values[0]
         )
-        return found.where(self.condition(a.value_text, as_text, _STRING))
+        return found.where(self.condition(a.value_text, as_text, STRING))
