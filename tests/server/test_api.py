@@ -179,3 +179,17 @@ def test_trace_opens_without_payloads_and_fetches_a_span_whole(api, sqlite_serve
         assert store.get_trace(trace.trace_id).root.inputs == {"i": 1}
     finally:
         store.close()
+
+
+def test_trace_read_from_a_server_renders_as_the_servers_view(api, sqlite_server):
+    import tracemark as tm
+    from tracemark.entities.trace import Span, Trace, TraceInfo
+
+    trace_id = "c" * 32
+    span = Span(trace_id, "d" * 16, None, "agent", "AGENT", 1_000_000, 2_000_000, "OK")
+    body = {"traces": [Trace(TraceInfo(trace_id, "0", 1, 1, "OK", name="agent"), [span]).to_dict()]}
+    assert api.post("/api/v1/traces", json=body).status_code == 200
+    got = tm.TracemarkClient(sqlite_server.url).get_trace(trace_id)
+    assert got.ui_url == f"{sqlite_server.url}/experiments/0/traces/{trace_id}"
+    assert got._repr_html_().startswith("<iframe")
+    assert api.get(got.ui_url.removeprefix(sqlite_server.url)).status_code == 200

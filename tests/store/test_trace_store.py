@@ -354,6 +354,20 @@ def test_batch_is_one_transaction(store):
     assert count_rows(store, schema.spans) == 0
 
 
+def test_top_span_with_an_upstream_parent_arriving_last_names_the_trace(store):
+    full = make_trace(13)
+    root, retrieve, chat, tool = full.spans
+    root.parent_id = "f" * 16  # its parent lives in a service that sends elsewhere
+    children = Trace(
+        TraceInfo(tid(13), "0", T0_MS + 13_000 + 11, 79, "ERROR", name="chat"), [chat, tool]
+    )
+    store.log_traces([children])
+    store.log_traces([Trace(full.info, [root, retrieve])])
+    got = store.get_trace(tid(13))
+    assert (got.info.name, got.info.status, got.info.span_count) == ("agent", "OK", 4)
+    assert got.info.request_preview == "where is my order?"
+
+
 def test_spans_arriving_in_two_batches_merge_into_one_trace(store):
     full = make_trace(12, tags={"env": "prod"}, metadata={"session_id": "s-1"})
     root, retrieve, chat, tool = full.spans

@@ -43,12 +43,12 @@ def traced(tracking: Any) -> Iterator[Any]:
     DEFAULT_TRACER.configure(**saved)
 
 
-def stored_traces(tm: Any, **kwargs: Any) -> list[Any]:
+def stored_traces(api: Any, **kwargs: Any) -> list[Any]:
     """Every stored trace info matching `kwargs` (search_traces arguments), all pages."""
     infos: list[Any] = []
     token = None
     while True:
-        page = tm.search_traces(max_results=1000, page_token=token, **kwargs)
+        page = api.search_traces(max_results=1000, page_token=token, **kwargs)
         infos.extend(page)
         token = page.token
         if token is None:

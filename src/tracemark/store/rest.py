@@ -363,7 +363,11 @@ class RestStore(RestRegistryMixin):
         params = None if include_payloads else {"payloads": "false"}
         raw = self.request("GET", f"/api/v1/traces/{_q(trace_id)}", params=params, raw=True)
         data = orjson.loads(raw)
-        return Trace(TraceInfo.from_dict(data["info"]), [Span.from_dict(s) for s in data["spans"]])
+        info = TraceInfo.from_dict(data["info"])
+        trace = Trace(info, [Span.from_dict(s) for s in data["spans"]])
+        # Notebooks show the server's own view of the trace.
+        trace.ui_url = f"{self.uri}/experiments/{_q(info.experiment_id)}/traces/{_q(trace_id)}"
+        return trace
 
     def get_span(self, trace_id: str, span_id: str) -> Span:
         """Fetch one span of a trace with its inputs and outputs."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracemark.tracing._context import CURRENT_SPAN
 from tracemark.tracing._errors import logger
-from tracemark.tracing._serialize import dumps
+from tracemark.tracing._serialize import dumps_bytes
 
 if TYPE_CHECKING:
     from tracemark.tracing._span import LiveSpan, NonRecordingSpan
@@ -154,14 +154,14 @@ def trace_function(
     return wrapper
 
 
-def _reduce(items: list[Any], reducer: Callable[[list[Any]], Any] | None) -> str:
+def _reduce(items: list[Any], reducer: Callable[[list[Any]], Any] | None) -> bytes:
     if reducer is None:
-        return dumps(items)
+        return dumps_bytes(items)
     try:
-        return dumps(reducer(items))
+        return dumps_bytes(reducer(items))
     except Exception:
         logger.warning("tracemark: output_reducer failed; recording the raw items", exc_info=True)
-        return dumps(items)
+        return dumps_bytes(items)
 
 
 def _end_stream(

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "to_jsonable"]
+__all__ = ["dumps", "dumps_bytes", "to_jsonable"]
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # OPT_NON_STR_KEYS doubles the cost of large dicts, so it is only used on the retry taken
@@ -70,19 +70,35 @@ def dumps(value: Any) -> str:
     Args:
         value: Any Python object.
     """
+    return dumps_bytes(value).decode()
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """Serialize `value` to UTF-8 JSON bytes; never raises.
+
+    The hot path keeps payloads as these bytes and the exporter thread decodes them, so
+    the caller does not pay for copying a large payload into a `str`.
+
+    Example:
+        >>> dumps_bytes([1, "a"])
+        b'[1,"a"]'
+
+    Args:
+        value: Any Python object.
+    """
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError:
         pass
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS_NON_STR_KEYS).decode()
+        return orjson.dumps(value, default=_default, option=_OPTIONS_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         pass
     # Integers over 64 bits, cycles or very deep nesting: walk it once in Python.
     try:
-        return orjson.dumps(_sanitize(value, 0, set()), option=_OPTIONS_NON_STR_KEYS).decode()
+        return orjson.dumps(_sanitize(value, 0, set()), option=_OPTIONS_NON_STR_KEYS)
     except Exception:
-        return orjson.dumps(_safe_repr(value)).decode()
+        return orjson.dumps(_safe_repr(value))
 
 
 def _sanitize(value: Any, depth: int, seen: set[int]) -> Any:

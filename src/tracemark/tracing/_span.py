@@ -20,7 +20,7 @@ import orjson
 from tracemark.entities.trace import Span, SpanEvent, SpanStatusCode
 from tracemark.tracing._context import CURRENT_SPAN
 from tracemark.tracing._errors import handle_internal_errors, log_internal_error, logger
-from tracemark.tracing._serialize import dumps, to_jsonable
+from tracemark.tracing._serialize import dumps_bytes, to_jsonable
 
 if TYPE_CHECKING:
     from tracemark.tracing._buffer import TraceBuffer
@@ -71,6 +71,10 @@ def exception_event_attributes(exc: BaseException) -> dict[str, str]:
     }
 
 
+def _text(json: bytes | str | None) -> str | None:
+    return json.decode() if json.__class__ is bytes else json  # type: ignore[union-attr,return-value]
+
+
 def _reset_current(span: LiveSpan | NonRecordingSpan) -> None:
     token, span._token = span._token, None
     if token is not None:
@@ -103,8 +107,8 @@ class LiveSpan:
         "end_time_ns",
         "status_code",
         "status_message",
-        "inputs_json",
-        "outputs_json",
+        "_inputs",
+        "_outputs",
         "attributes",
         "events",
         "_buffer",
@@ -132,8 +136,9 @@ class LiveSpan:
         self.end_time_ns: int | None = None
         self.status_code = SpanStatusCode.UNSET
         self.status_message = ""
-        self.inputs_json: str | None = None
-        self.outputs_json: str | None = None
+        # JSON as orjson made it (bytes), or as text when set through `inputs_json`.
+        self._inputs: bytes | str | None = None
+        self._outputs: bytes | str | None = None
         self.attributes = attributes
         self.events: list[SpanEvent] | None = None
         self._buffer: TraceBuffer | None = buffer
@@ -150,12 +155,30 @@ class LiveSpan:
     @property
     def inputs(self) -> Any:
         """The inputs set so far, decoded from their JSON form."""
-        return None if self.inputs_json is None else orjson.loads(self.inputs_json)
+        return None if self._inputs is None else orjson.loads(self._inputs)
 
     @property
     def outputs(self) -> Any:
         """The outputs set so far, decoded from their JSON form."""
-        return None if self.outputs_json is None else orjson.loads(self.outputs_json)
+        return None if self._outputs is None else orjson.loads(self._outputs)
+
+    @property
+    def inputs_json(self) -> str | None:
+        """The inputs set so far, as JSON text."""
+        return _text(self._inputs)
+
+    @inputs_json.setter
+    def inputs_json(self, text: str | bytes | None) -> None:
+        self._inputs = text
+
+    @property
+    def outputs_json(self) -> str | None:
+        """The outputs set so far, as JSON text."""
+        return _text(self._outputs)
+
+    @outputs_json.setter
+    def outputs_json(self, text: str | bytes | None) -> None:
+        self._outputs = text
 
     def set_inputs(self, inputs: Any) -> None:
         """Record the step's inputs (serialized to JSON now, once).
@@ -163,7 +186,7 @@ class LiveSpan:
         Args:
             inputs: Any value; dicts of named arguments read best.
         """
-        self.inputs_json = dumps(inputs)
+        self._inputs = dumps_bytes(inputs)
 
     def set_outputs(self, outputs: Any) -> None:
         """Record the step's outputs (serialized to JSON now, once).
@@ -172,7 +195,7 @@ class LiveSpan:
             outputs: Any value; a retriever returns a list of documents
                 (`page_content`, `metadata`, `id`), a chat model OpenAI-style messages.
         """
-        self.outputs_json = dumps(outputs)
+        self._outputs = dumps_bytes(outputs)
 
     def set_attribute(self, key: str, value: Any) -> None:
         """Set one attribute; values that are not JSON primitives are snapshotted as JSON data.
@@ -256,7 +279,7 @@ class LiveSpan:
             logger.warning("tracemark: span %r (%s) was already ended", self.name, self.span_id)
             return
         if outputs is not UNSET:
-            self.outputs_json = dumps(outputs)
+            self._outputs = dumps_bytes(outputs)
         if status is not None:
             self.status_code = _status_code(status)
         elif self.status_code == SpanStatusCode.UNSET:
@@ -294,7 +317,7 @@ class LiveSpan:
 
     def _succeed(self, result: Any) -> None:
         try:
-            self.outputs_json = dumps(result)
+            self._outputs = dumps_bytes(result)
             buffer = self._buffer
             if self.end_time_ns is not None or buffer is None:
                 self.end()  # the rare paths: warn about a second end, or a released trace
@@ -315,9 +338,9 @@ class LiveSpan:
         except Exception:
             log_internal_error()
 
-    def _end_stream(self, outputs_json: str, exc: BaseException | None) -> None:
+    def _end_stream(self, outputs_json: bytes, exc: BaseException | None) -> None:
         try:
-            self.outputs_json = outputs_json
+            self._outputs = outputs_json
             if exc is not None and not isinstance(exc, GeneratorExit):
                 self.record_exception(exc)
             self.end()
@@ -338,8 +361,8 @@ class LiveSpan:
             self.end_time_ns,
             self.status_code,
             self.status_message,
-            self.inputs_json,
-            self.outputs_json,
+            _text(self._inputs),
+            _text(self._outputs),
             dict(attributes) if attributes else {},
             list(events) if events else [],
         )
@@ -421,5 +444,5 @@ class NonRecordingSpan:
     def _fail(self, exc: BaseException) -> None:
         pass
 
-    def _end_stream(self, outputs_json: str, exc: BaseException | None) -> None:
+    def _end_stream(self, outputs_json: bytes, exc: BaseException | None) -> None:
         pass

@@ -22,7 +22,7 @@ from tracemark.tracing._export import ExportPipeline, ExportStats, TraceExporter
 from tracemark.tracing._ids import Clock, IdGenerator, RandomIdGenerator, system_clock
 from tracemark.tracing._mask import Mask
 from tracemark.tracing._sampling import should_sample
-from tracemark.tracing._serialize import dumps, to_jsonable
+from tracemark.tracing._serialize import dumps_bytes, to_jsonable
 from tracemark.tracing._span import UNSET, LiveSpan, NonRecordingSpan
 
 if TYPE_CHECKING:
@@ -340,7 +340,7 @@ class Tracer:
                 )
                 if not buffer.add(span):
                     return self._late(name, buffer.trace_id)
-            span.inputs_json = dumps(binder(args, kwargs))
+            span._inputs = dumps_bytes(binder(args, kwargs))
             return span
         except Exception:
             log_internal_error()

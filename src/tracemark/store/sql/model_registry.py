@@ -446,11 +446,23 @@ class ModelRegistryStoreMixin:
         """Record a model whose files were written under a run's artifacts."""
         validation.run_id(model.run_id)
         with self._write() as conn:
+            run = conn.execute(
+                select(t.runs.c.experiment_id).where(t.runs.c.run_id == model.run_id)
+            ).first()
+            if run is None:
+                raise NotFoundError(f"run {model.run_id!r} does not exist")
+            exists = conn.execute(
+                select(t.logged_models.c.model_id).where(
+                    t.logged_models.c.model_id == model.model_id
+                )
+            ).first()
+            if exists is not None:
+                raise AlreadyExistsError(f"logged model {model.model_id!r} already exists")
             conn.execute(
                 t.logged_models.insert().values(
                     model_id=model.model_id,
                     name=model.name,
-                    experiment_id=int(model.experiment_id),
+                    experiment_id=run.experiment_id,  # the run's, whatever the caller says
                     run_id=model.run_id,
                     artifact_path=model.artifact_path,
                     flavor=model.flavor,

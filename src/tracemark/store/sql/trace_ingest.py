@@ -406,7 +406,9 @@ def fold_batch(
             keep = [i for i, row in enumerate(p.spans) if row[_SPAN_ID_INDEX] not in seen]
             added = [p.spans[i] for i in keep]
             added_objects = [p.span_objects[i] for i in keep]
-            batch.infos[tid] = merge_info(current, p, added_objects)
+            batch.infos[tid] = merge_info(
+                current, p, added_objects, holds_root=_holds_root(added_objects, seen)
+            )
         if repeated[tid] > 1:
             known.setdefault(tid, set()).update(row[_SPAN_ID_INDEX] for row in added)
         batch.spans.extend(added)
@@ -420,13 +422,31 @@ def fold_batch(
     return batch
 
 
+def _holds_root(added: list[Span], stored_ids: set[str]) -> bool:
+    """Tell whether new spans include the trace's top span: no parent, or one never seen.
+
+    A service's top span often has a parent in an upstream service that sends elsewhere;
+    it is still the root here once its children are stored.
+    """
+    ids = {s.span_id for s in added}
+    return any(
+        s.parent_id is None or (s.parent_id not in stored_ids and s.parent_id not in ids)
+        for s in added
+    )
+
+
 def merge_info(
-    current: dict[str, Any], incoming: PreparedTrace, added: list[Span]
+    current: dict[str, Any],
+    incoming: PreparedTrace,
+    added: list[Span],
+    *,
+    holds_root: bool | None = None,
 ) -> dict[str, Any]:
     """Merge an incoming trace row into the stored one (or one earlier in the batch).
 
     - Times cover both: the earliest start, the latest end.
-    - The batch holding the root span (no parent) sets name, status, previews and run;
+    - The batch holding the root span (no parent, or a parent never seen) sets name,
+      status, previews and run;
       otherwise only empty fields are filled, and an IN_PROGRESS status gives way.
     - `span_count` adds the spans that were actually new.
     - Token totals and cost add the incoming row's totals when all its spans are new (its
@@ -441,8 +461,11 @@ def merge_info(
         current: The trace_info row so far.
         incoming: The prepared trace being merged in.
         added: Its spans that were not stored yet.
+        holds_root: Whether `added` has the trace's top span; by default, whether the
+            incoming trace has a span without a parent.
     """
     new = incoming.info
+    has_root = incoming.has_root if holds_root is None else holds_root
     merged = dict(current)
     start = min(current["timestamp_ms"], new["timestamp_ms"])
     ends = [
@@ -453,9 +476,9 @@ def merge_info(
     merged["timestamp_ms"] = start
     merged["execution_time_ms"] = max(ends) - start if ends else None
     for key in ("name", "request_preview", "response_preview", "run_id"):
-        if new[key] and (incoming.has_root or not current[key]):
+        if new[key] and (has_root or not current[key]):
             merged[key] = new[key]
-    if incoming.has_root or current["status"] == TraceStatus.IN_PROGRESS:
+    if has_root or current["status"] == TraceStatus.IN_PROGRESS:
         merged["status"] = new["status"]
     merged["span_count"] = current["span_count"] + len(added)
     if not added:

@@ -99,7 +99,6 @@ class SpanReader:
         """The statement selecting all spans of trace ``:tid`` in start order."""
         return self._select_trace[include_payloads]
 
-    @property
     def select_span(self) -> Select[Any]:
         """The statement selecting span ``:sid`` of trace ``:tid`` with its payloads."""
         return self._select_span
@@ -113,15 +112,13 @@ class SpanReader:
         label = f"{column.key}_size"
         if not self.postgres:
             return func.length(cast(column, LargeBinary)).label(label)
-        # The text of a value `json_in` wrapped is the wrapper's string.
+        # The text of a value `json_in` wrapped is the wrapper's string. Any text that
+        # mentions the wrapper's key is wrapped, so an object with that key is a wrapper.
         key = literal_column(f"'{WRAP_KEY}'")
-        inner = column.op("->>")(key)
-        wrapped = and_(
-            func.jsonb_typeof(column.op("->")(key)) == literal_column("'string'"),
-            column == func.jsonb_build_object(key, inner),
-        )
+        wrapped = and_(func.jsonb_typeof(column) == literal_column("'object'"), column.op("?")(key))
         return case(
-            (wrapped, func.octet_length(inner)), else_=func.octet_length(cast(column, Text))
+            (wrapped, func.octet_length(column.op("->>")(key))),
+            else_=func.octet_length(cast(column, Text)),
         ).label(label)
 
     def spans(self, rows: Iterable[Any], trace_id: str, *, include_payloads: bool) -> list[Span]:

@@ -345,7 +345,7 @@ class TraceStoreMixin(AssessmentStoreMixin):
         check_span_id(span_id)
         reader = self._span_reader
         with self._read() as conn:
-            rows = conn.execute(reader.select_span, {"tid": trace_id, "sid": span_id}).all()
+            rows = conn.execute(reader.select_span(), {"tid": trace_id, "sid": span_id}).all()
         if not rows:
             raise NotFoundError(f"span {span_id!r} of trace {trace_id!r} does not exist")
         return reader.spans(rows, trace_id, include_payloads=True)[0]

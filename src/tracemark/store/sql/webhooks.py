@@ -6,6 +6,7 @@ subscribed to the event gets a delivery row (PENDING) and a job on the store's s
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from tracemark.store.sql.registry import now_ms
 from tracemark.store.webhooks import Attempt, Job, WebhookSender, check_url, logger
 
 _wh, _wd = t.webhooks.c, t.webhook_deliveries.c
+_SENDER_LOCK = threading.Lock()
 
 
 def _check_name(name: Any) -> str:
@@ -107,7 +109,9 @@ class WebhookStoreMixin:
     def webhooks(self) -> WebhookSender:
         """The background sender of this store's deliveries (started on first use)."""
         if self._webhook_sender is None:
-            self._webhook_sender = WebhookSender(self._record_attempt)
+            with _SENDER_LOCK:
+                if self._webhook_sender is None:
+                    self._webhook_sender = WebhookSender(self._record_attempt)
         return self._webhook_sender
 
     def create_webhook(
