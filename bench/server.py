@@ -14,7 +14,8 @@ that at each wake-up: what throughput is judged on).
              `mlflow.start_span` (MLflow, into `mlflow server` on SQLite) and waits until
              everything is exported: the same workload through each library's own client
   search     the first page of `search_traces` with 100,000 traces stored (seeded directly
-             through the SQL store), unfiltered and filtered
+             through the SQL store; on PostgreSQL then analyzed, as autovacuum would),
+             unfiltered and filtered
 
 Every trace has SPANS_PER_TRACE spans (an agent: LLM calls with token usage, tools, a
 retriever). Afterwards the stored traces and spans are counted, so a fast result that lost
@@ -525,6 +526,13 @@ def seed_traces(db_uri: str, folder: str, count: int) -> str:
             trace.info.timestamp_ms += n  # distinct times, as in a real stream
             trace.info.execution_time_ms = 20 + n % 400
         store.log_traces(batch)
+    if db_uri.startswith("postgres"):
+        # Autovacuum analyzes a table within a minute of a bulk load like this one; the
+        # planner needs those statistics, so gather them now instead of waiting.
+        from sqlalchemy import text
+
+        with store.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     store.close()
     return eid
 

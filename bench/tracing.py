@@ -206,6 +206,7 @@ class Mlflow(Library):
         super().__init__(folder)
         import mlflow
 
+        _silence_mlflow_logs()
         self.mlflow = mlflow
         mlflow.set_tracking_uri(f"sqlite:///{self.db_path}")
         experiment_id = mlflow.create_experiment(
@@ -454,17 +455,14 @@ def run(sizes: Sizes, with_mlflow: bool) -> Results:
             os.mkdir(folder)
             library = cls(folder)
             stack.callback(library.close)
+            if isinstance(library, Tracemark):
+                _measure_sustained(library, sizes, results)
             timers.append(Timer(library, docs))
             return library
 
         for cls in classes:
-            library = add(cls)
-            if isinstance(library, Tracemark):
-                _measure_sustained(library, sizes, results)
-        mlflow_library = None
-        if with_mlflow:
-            mlflow_library = add(Mlflow)
-            _silence_mlflow_logs()
+            add(cls)
+        mlflow_library = add(Mlflow) if with_mlflow else None
 
         loops: dict[str, list[tuple[float, float]]] = {t.library.name: [] for t in timers}
         for _ in range(sizes.repeats):

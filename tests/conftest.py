@@ -254,3 +254,8 @@ def start_server(tmp_path, sqlite_template: str):
     yield start
     for server in servers:
         server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright keeps an event loop running in this thread."""
+    items.sort(key=lambda item: "tests/e2e/" in item.nodeid.replace("\\", "/"))

@@ -350,6 +350,11 @@ class LiveSpan:
     def to_span(self) -> Span:
         """Return the finished-span entity (called on the exporter thread)."""
         attributes, events = self.attributes, self.events
+        inputs, outputs = self._inputs, self._outputs
+        if inputs.__class__ is bytes:
+            inputs = inputs.decode()  # type: ignore[union-attr]
+        if outputs.__class__ is bytes:
+            outputs = outputs.decode()  # type: ignore[union-attr]
         # Positional, in Span's field order: the exporter calls this for every span.
         return Span(
             self.trace_id,
@@ -361,8 +366,8 @@ class LiveSpan:
             self.end_time_ns,
             self.status_code,
             self.status_message,
-            _text(self._inputs),
-            _text(self._outputs),
+            inputs,  # type: ignore[arg-type]
+            outputs,  # type: ignore[arg-type]
             dict(attributes) if attributes else {},
             list(events) if events else [],
         )
