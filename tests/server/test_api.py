@@ -136,8 +136,12 @@ def test_bearer_token_is_required_when_configured(start_server):
     import tracemark as tm
     from tracemark.exceptions import UnauthorizedError
 
-    with pytest.raises(UnauthorizedError):
-        tm.TracemarkClient(server.url).search_experiments()
+    client = tm.TracemarkClient(server.url)
+    try:
+        with pytest.raises(UnauthorizedError):
+            client.search_experiments()
+    finally:
+        client.store.close()
 
 
 def test_trace_opens_without_payloads_and_fetches_a_span_whole(api, sqlite_server, trace_factory):

@@ -20,6 +20,7 @@ import pytest
 
 import tracemark as tm
 from tracemark.entities import Metric
+from tracemark.entities.trace import Trace
 from tracemark.exceptions import AlreadyExistsError, InvalidInputError, StoreError
 from tracemark.store import registry
 from tracemark.store.rest import RestStore
@@ -116,7 +117,7 @@ def test_spans_of_one_trace_sent_to_both_servers_at_once_assemble(stores, trace_
     def send_half(k: int) -> None:
         for trace in traces:
             part = [s for j, s in enumerate(trace.spans) if j % 2 == k]
-            stores[k].log_traces([type(trace)(trace.info, part)])
+            stores[k].log_traces([Trace(trace.info, part)])
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(send_half, range(2)))
@@ -129,7 +130,6 @@ def test_spans_of_one_trace_sent_to_both_servers_at_once_assemble(stores, trace_
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_one_experiment_name_created_through_both_servers_at_once(stores):
-
     def create(k: int) -> str:
         try:
             return stores[k % 2].create_experiment("race")

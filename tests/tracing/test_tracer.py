@@ -100,3 +100,23 @@ def test_importing_tracing_loads_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_experiment_lookup_failure_falls_back_to_default_and_waits_before_retrying():
+    from tracemark.exceptions import StoreError
+    from tracemark.tracing._tracer import TrackerExperiment
+
+    class DownTracker:
+        calls = 0
+
+        def active_run(self):
+            return None
+
+        def current_experiment_id(self):
+            DownTracker.calls += 1
+            raise StoreError("cannot reach the tracemark server")
+
+    resolve = TrackerExperiment()
+    resolve._tracker = DownTracker()
+    assert [resolve() for _ in range(5)] == [("0", None)] * 5
+    assert DownTracker.calls == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -35,6 +36,7 @@ ExperimentResolver = Callable[[], "tuple[str, str | None]"]
 """Returns `(experiment_id, run_id or None)` for a trace starting now."""
 
 EXIT_FLUSH_TIMEOUT_S = 30.0
+_LOOKUP_RETRY_S = 30.0
 SESSION_KEY = "session_id"
 USER_KEY = "user_id"
 
@@ -45,10 +47,11 @@ class TrackerExperiment:
     The tracking module is imported on first use, so tracing never pulls it in at import.
     """
 
-    __slots__ = ("_tracker",)
+    __slots__ = ("_retry_after", "_tracker")
 
     def __init__(self) -> None:
         self._tracker: Any = None
+        self._retry_after = 0.0
 
     def __call__(self) -> tuple[str, str | None]:
         """Return `(experiment_id, run_id)` for a trace starting now."""
@@ -62,7 +65,17 @@ class TrackerExperiment:
         run = tracker.active_run()
         if run is not None:
             return str(run.experiment_id), run.run_id
-        return str(tracker.current_experiment_id()), None
+        if time.monotonic() < self._retry_after:
+            return "0", None
+        try:
+            return str(tracker.current_experiment_id()), None
+        except TracemarkError as exc:
+            # The store cannot name the experiment now (a server down, say): the trace goes
+            # to the default experiment, and the lookup waits before trying again, so the
+            # application is never held up trace after trace.
+            self._retry_after = time.monotonic() + _LOOKUP_RETRY_S
+            logger.warning("tracemark: cannot resolve the experiment (%s); using '0'", exc)
+            return "0", None
 
 
 def _setting(setting: config.Setting[Any], explicit: Any) -> Any:
