@@ -164,6 +164,9 @@ def test_missing_objects_raise_not_found_naming_them(tracking):
         tm.get_run("0" * 32)
     with pytest.raises(InvalidInputError, match="run id"):
         tm.get_run("not-a-run-id")
+    for bad in ("9" * 19, "-1", "x"):
+        with pytest.raises(InvalidInputError, match="experiment.id"):
+            tm.get_experiment(bad)
 
 
 def test_delete_run_hides_it_from_search(tracking):

@@ -187,12 +187,15 @@ class SqlStore(TraceStoreMixin, RegistryStoreMixin, ModelRegistryStoreMixin, Web
 
     def _experiment_id(self, experiment_id: str | int) -> int:
         try:
-            return int(experiment_id)
+            value = int(experiment_id)
         except (TypeError, ValueError):
+            value = -1
+        if isinstance(experiment_id, bool) or not 0 <= value < 2**63:
             raise InvalidInputError(
-                f"experiment id must be a string of digits, got {experiment_id!r}",
+                f"experiment id must be a string of digits below 2**63, got {experiment_id!r}",
                 field="experiment_id",
-            ) from None
+            )
+        return value
 
     def _load_experiments(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
         ids = [r.experiment_id for r in rows]
