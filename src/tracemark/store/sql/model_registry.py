@@ -19,7 +19,13 @@ from tracemark.exceptions import AlreadyExistsError, InvalidInputError, NotFound
 from tracemark.store import registry_validation as check
 from tracemark.store import validation
 from tracemark.store.sql import schema as t
-from tracemark.store.sql.registry import now_ms, page, refuse_aliased, upsert_tag
+from tracemark.store.sql.registry import (
+    now_ms,
+    page,
+    refuse_aliased,
+    tags_and_aliases,
+    upsert_tag,
+)
 from tracemark.store.sql.registry_search import NUMBER, STRING, RegistryFilter
 
 _rm, _mv = t.registered_models.c, t.model_versions.c
@@ -111,15 +117,9 @@ class ModelRegistryStoreMixin:
         return row
 
     def _load_models(self, conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
-        names = [r.name for r in rows]
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        aliases: dict[str, dict[str, int]] = defaultdict(dict)
-        if names:
-            tt, al = t.registered_model_tags, t.registered_model_aliases
-            for tag in conn.execute(select(tt).where(tt.c.name.in_(names))):
-                tags[tag.name][tag.key] = tag.value
-            for alias in conn.execute(select(al).where(al.c.name.in_(names)).order_by(al.c.alias)):
-                aliases[alias.name][alias.alias] = alias.version
+        tags, aliases = tags_and_aliases(
+            conn, t.registered_model_tags, t.registered_model_aliases, [r.name for r in rows]
+        )
         return [
             RegisteredModel(
                 name=r.name,

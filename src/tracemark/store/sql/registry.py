@@ -35,6 +35,22 @@ _PROMPT_FILTER = RegistryFilter(
 )
 
 
+def tags_and_aliases(
+    conn: Connection, tag_table: Table, alias_table: Table, names: Sequence[str]
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, int]]]:
+    """Load the tags and aliases of named prompts or models: one query each, not per name."""
+    tags: dict[str, dict[str, str]] = defaultdict(dict)
+    aliases: dict[str, dict[str, int]] = defaultdict(dict)
+    if names:
+        for tag in conn.execute(select(tag_table).where(tag_table.c.name.in_(names))):
+            tags[tag.name][tag.key] = tag.value
+        for alias in conn.execute(
+            select(alias_table).where(alias_table.c.name.in_(names)).order_by(alias_table.c.alias)
+        ):
+            aliases[alias.name][alias.alias] = alias.version
+    return tags, aliases
+
+
 def now_ms() -> int:
     """Return the current time in integer milliseconds."""
     return time.time_ns() // 1_000_000
@@ -193,18 +209,9 @@ class RegistryStoreMixin:
         return self.get_prompt_version(name, version)
 
     def _load_prompts(self, conn: Connection, rows: Sequence[Any]) -> list[Prompt]:
-        names = [r.name for r in rows]
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        aliases: dict[str, dict[str, int]] = defaultdict(dict)
-        if names:
-            for tag in conn.execute(select(t.prompt_tags).where(t.prompt_tags.c.name.in_(names))):
-                tags[tag.name][tag.key] = tag.value
-            for alias in conn.execute(
-                select(t.prompt_aliases)
-                .where(t.prompt_aliases.c.name.in_(names))
-                .order_by(t.prompt_aliases.c.alias)
-            ):
-                aliases[alias.name][alias.alias] = alias.version
+        tags, aliases = tags_and_aliases(
+            conn, t.prompt_tags, t.prompt_aliases, [r.name for r in rows]
+        )
         return [
             Prompt(
                 name=r.name,
