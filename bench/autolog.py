@@ -1,6 +1,6 @@
 """Autolog benchmark: the time tracemark's and MLflow's OpenAI autolog add to each call.
 
-The real `openai` client calls a fake OpenAI server (tests/fakes/llm_server.py, in its own
+The real `openai` client calls a fake OpenAI server (tracemark.testing.llm_server, in its own
 process, answering at once) in three modes, in one run of this script:
 
   none        no autolog: the baseline
@@ -55,7 +55,7 @@ WARM_UP_CALLS = 30
 def fake_server() -> Iterator[str]:
     """Start the fake OpenAI server in its own process; yield its `/v1` base URL."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fakes" / "llm_server.py"), "--no-record"],
+        [sys.executable, "-m", "tracemark.testing.llm_server", "--no-record"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fakes.llm_server import FakeLLMServer
 
 import tracemark as tm
 from tracemark.testing import InMemoryExporter, capture_traces
+from tracemark.testing.llm_server import FakeLLMServer
 
 
 @pytest.fixture(scope="session")

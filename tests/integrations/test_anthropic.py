@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 from anthropic.resources.messages import AsyncMessages, Messages
-from fakes.llm_server import FakeLLMServer, ToolCall
 from genai_prices import Usage, calc_price
 
 import tracemark as tm
 from tracemark.testing import InMemoryExporter
+from tracemark.testing.llm_server import FakeLLMServer, ToolCall
 
 MODEL = "claude-sonnet-4-6"  # conditional prices: exercises the slow cost path
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from fakes.llm_server import FakeLLMServer, ToolCall
 from genai_prices import Usage, calc_price
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from pydantic import BaseModel
 
 import tracemark as tm
 from tracemark.testing import InMemoryExporter
+from tracemark.testing.llm_server import FakeLLMServer, ToolCall
 
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
 WEATHER_TOOL = {

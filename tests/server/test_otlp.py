@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from fakes.llm_server import FakeLLMServer
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -30,6 +29,7 @@ import tracemark as tm
 from tracemark.entities.trace import Trace
 from tracemark.exceptions import StoreError
 from tracemark.testing import span_tree
+from tracemark.testing.llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.server
 

@@ -18,13 +18,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # The newest migration this code knows; checked on every open without importing Alembic.
-HEAD_REVISION = "0004_webhooks"
+HEAD_REVISION = "0005_evaluation"
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants a BIGINT.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
@@ -443,4 +444,86 @@ webhook_deliveries = Table(
     Column("creation_time", BigInteger, nullable=False),
     Column("last_attempt_time", BigInteger, nullable=True),
     Index("ix_webhook_deliveries_webhook_time", "webhook_id", "creation_time"),
+)
+
+
+# --- evaluation: datasets and registered (production) scorers --------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("experiment_id", BigInteger, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("tags", Text, nullable=False),  # JSON object of strings
+    Column("version", Integer, nullable=False),  # the newest version; 0 while empty
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+)
+
+# One row per version: what merge_records produced, with the digest of its content.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column(
+        "dataset_id",
+        String(32),
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("dataset_id", "version"),
+)
+
+# Records are immutable rows valid from `first_version` to `last_version` (open when null):
+# a merge that changes a record closes its row and adds a new one, so every version can be
+# read back exactly.
+dataset_records = Table(
+    "dataset_records",
+    metadata,
+    Column("record_id", String(32), primary_key=True),
+    Column(
+        "dataset_id",
+        String(32),
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("record_key", String(64), nullable=False),  # digest of the inputs
+    Column("inputs", Text, nullable=False),  # JSON
+    Column("outputs", Text, nullable=True),  # JSON
+    Column("expectations", Text, nullable=False),  # JSON object
+    Column("tags", Text, nullable=False),  # JSON object of strings
+    Column("source_trace_id", String(32), nullable=True),
+    Column("first_version", Integer, nullable=False),
+    Column("last_version", Integer, nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Index("ix_dataset_records_dataset_key", "dataset_id", "record_key"),
+)
+
+# Scorers run by the server (or `tracemark score`) on new traces of an experiment.
+registered_scorers = Table(
+    "registered_scorers",
+    metadata,
+    Column("scorer_id", String(32), primary_key=True),
+    Column(
+        "experiment_id",
+        BigInteger,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: how to rebuild the scorer
+    Column("sample_rate", Float(precision=53), nullable=False),
+    Column("filter_string", Text, nullable=True),
+    Column("status", String(20), nullable=False),  # ACTIVE | STOPPED
+    # How far the scorer has got: traces at or before this point were considered.
+    Column("cursor_timestamp_ms", BigInteger, nullable=True),
+    Column("cursor_trace_id", String(32), nullable=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    UniqueConstraint("experiment_id", "name"),
 )

@@ -1,4 +1,6 @@
-"""A scriptable fake of the OpenAI and Anthropic HTTP APIs, on 127.0.0.1, for tests and benches.
+"""A scriptable fake of the OpenAI and Anthropic HTTP APIs on 127.0.0.1, for tests and benches.
+
+Test an application's LLM calls, or an evaluation's judges, without a network or an API key.
 
 The real SDKs talk to it over real HTTP:
 
@@ -12,10 +14,11 @@ Endpoints: `POST /v1/chat/completions` (JSON, or SSE with `stream`, usage chunk 
 `stream_options.include_usage`), `POST /v1/responses` (JSON or SSE events),
 `POST /v1/embeddings`, and Anthropic's `POST /v1/messages` (JSON or SSE events).
 
-Each request takes the next scripted `Reply` (`reply`, `fail`), or the default reply when
-none is queued. A reply may carry tool calls, an HTTP error status, or a delay (to provoke
-client timeouts). Run it as a program to serve on a fixed port (`--port`), e.g. for
-`bench/autolog.py`.
+Each request takes the reply of `responder(request)` when one is set and it answers, else
+the next scripted `Reply` (`reply`, `fail`), or the default reply when none is queued. A
+reply may carry tool calls, an HTTP error status, or a delay (to provoke client timeouts).
+Run it as a program (`python -m tracemark.testing.llm_server --port 8000`) to serve on a
+fixed port.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -94,6 +98,9 @@ class FakeLLMServer:
         self.requests: list[Request] = []
         self.record_requests = True
         self.default = Reply()
+        # Called with each request before the queue is consulted; a Reply it returns wins.
+        # Lets concurrent callers (judges, evaluation workers) get answers by content.
+        self.responder: Callable[[Request], Reply | None] | None = None
         server = _Server(("127.0.0.1", port), _Handler)
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
@@ -539,7 +546,14 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             self._send_json(404, {"error": {"message": f"no route {path}"}})
             return
-        reply = fake.next_reply()
+        reply = None
+        if fake.responder is not None:
+            try:
+                reply = fake.responder(Request(path, body, dict(self.headers)))
+            except Exception as exc:  # a broken script is a 500 with the reason
+                reply = Reply(status=500, error_message=f"responder failed: {exc!r}")
+        if reply is None:
+            reply = fake.next_reply()
         if reply.delay:
             time.sleep(reply.delay)
         if reply.status >= 400:
