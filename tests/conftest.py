@@ -218,6 +218,7 @@ def tracking(tracking_uri: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> It
     yield tm
     from tracemark.tracking.fluent import DEFAULT_TRACKER
 
+    tm.flush()  # traces still queued belong to this test's store, not the next one's
     while DEFAULT_TRACKER.active_run() is not None:
         DEFAULT_TRACKER.end_run()
     DEFAULT_TRACKER._global_stack.clear()

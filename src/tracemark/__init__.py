@@ -31,7 +31,9 @@ _LAZY: dict[str, str] = {
     "ActiveRun": _TRACKING,
     "Assessment": "tracemark.entities.trace",
     "AssessmentSource": "tracemark.entities.trace",
+    "EvaluationResult": "tracemark.evaluation.results",
     "Experiment": "tracemark.entities",
+    "Feedback": "tracemark.evaluation.scorers",
     "LoggedModel": "tracemark.entities.model",
     "Metric": "tracemark.entities",
     "ModelVersion": "tracemark.entities.model",
@@ -44,6 +46,7 @@ _LAZY: dict[str, str] = {
     "Run": "tracemark.entities",
     "RunStatus": "tracemark.entities",
     "RunTag": "tracemark.entities",
+    "Scorer": "tracemark.evaluation.scorers",
     "Span": "tracemark.entities.trace",
     "SpanEvent": "tracemark.entities.trace",
     "SpanType": "tracemark.entities.trace",
@@ -67,6 +70,7 @@ _LAZY: dict[str, str] = {
     "delete_traces": _TRACING,
     "download_artifacts": _TRACKING,
     "end_run": _TRACKING,
+    "evaluate": "tracemark.evaluation.harness",
     "flush": _TRACING,
     "get_assessment": _TRACING,
     "get_current_active_span": _TRACING,
@@ -103,6 +107,7 @@ _LAZY: dict[str, str] = {
     "register_prompt": _REGISTRY,
     "rename_experiment": _TRACKING,
     "restore_experiment": _TRACKING,
+    "scorer": "tracemark.evaluation.scorers",
     "search_experiments": _TRACKING,
     "search_model_versions": _REGISTRY,
     "search_prompt_versions": _REGISTRY,
@@ -131,7 +136,9 @@ __all__ = [
     "ActiveRun",
     "Assessment",
     "AssessmentSource",
+    "EvaluationResult",
     "Experiment",
+    "Feedback",
     "LoggedModel",
     "Metric",
     "ModelVersion",
@@ -144,6 +151,7 @@ __all__ = [
     "Run",
     "RunStatus",
     "RunTag",
+    "Scorer",
     "Span",
     "SpanEvent",
     "SpanType",
@@ -168,6 +176,7 @@ __all__ = [
     "delete_traces",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "flush",
     "get_assessment",
     "get_current_active_span",
@@ -204,6 +213,7 @@ __all__ = [
     "register_prompt",
     "rename_experiment",
     "restore_experiment",
+    "scorer",
     "search_experiments",
     "search_model_versions",
     "search_prompt_versions",
@@ -233,7 +243,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         # Subpackages such as tracemark.tracing are importable attributes too.
-        if name in ("tracing", "testing", "exceptions", "entities", "integrations"):
+        if name in ("tracing", "testing", "exceptions", "entities", "integrations", "evaluation"):
             return importlib.import_module(f"tracemark.{name}")
         if not name.startswith("_"):
             # tm.openai, tm.anthropic, ...: any registered integration, plugins included.

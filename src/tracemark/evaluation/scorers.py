@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from tracemark.evaluation._usage import BudgetExceeded
 from tracemark.exceptions import InvalidInputError
 
 __all__ = ["PARAMETERS", "Feedback", "Scorer", "load_scorer_plugins", "scorer"]
@@ -107,6 +108,8 @@ class Scorer:
         """Score one row and return its feedback; an exception becomes a Feedback error."""
         try:
             result = self(inputs=inputs, outputs=outputs, expectations=expectations, trace=trace)
+        except BudgetExceeded:
+            raise  # the evaluation reports the row as not judged, not as a failure
         except Exception as exc:
             logger.debug("scorer %s failed", self.name, exc_info=True)
             return [Feedback(name=self.name, error=_describe(exc))]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tracemark.entities.trace import Trace
+from tracemark.exceptions import InvalidInputError, NotFoundError, TracemarkError
 from tracemark.tracing._errors import internal_errors_raise, logger
 from tracemark.tracing._mask import Mask
 from tracemark.tracing._rollup import build_trace
@@ -59,13 +60,38 @@ class StoreExporter:
         self._store = store
 
     def export(self, traces: Sequence[Trace]) -> None:
-        """Write one batch of traces in one transaction."""
+        """Write one batch of traces in one transaction.
+
+        When the store refuses the batch for what is in it (a trace of a deleted
+        experiment, say), the traces are written one by one, so one bad trace does not
+        take the others of its batch down with it.
+        """
         store = self._store
         if store is None:
             from tracemark.tracking.fluent import DEFAULT_TRACKER
 
             store = DEFAULT_TRACKER.get_store()
-        store.log_traces(traces)
+        try:
+            store.log_traces(traces)
+        except (NotFoundError, InvalidInputError):
+            if len(traces) == 1:
+                raise
+            failed: list[Exception] = []
+            for trace in traces:
+                try:
+                    store.log_traces([trace])
+                except (NotFoundError, InvalidInputError) as exc:
+                    failed.append(exc)
+            if failed:
+                raise PartialExportError(len(failed), len(traces)) from failed[0]
+
+
+class PartialExportError(TracemarkError):
+    """Some traces of a batch were refused by the store; the others were written."""
+
+    def __init__(self, failed: int, total: int) -> None:
+        super().__init__(f"{failed} of {total} traces were refused by the store")
+        self.failed = failed
 
 
 def default_exporters() -> list[TraceExporter]:
@@ -296,18 +322,17 @@ class ExportPipeline:
                 logger.error("tracemark: could not build trace %s", buffer.trace_id, exc_info=True)
         if not traces:
             return
-        failed = False
+        failed = 0
         for exporter in self._get_exporters():
             try:
                 exporter.export(traces)
-            except Exception:
-                failed = True
-                self._log_export_failure(exporter, len(traces))
+            except Exception as exc:
+                failed = max(failed, getattr(exc, "failed", len(traces)))
+                self._log_export_failure(exporter, failed)
         with self._lock:  # sync mode runs this on many caller threads at once
-            if failed:
-                self._errors += len(traces)
-            else:
-                self._exported += len(traces)
+            self._errors += failed
+            self._exported += len(traces) - failed
+            if not failed:
                 self._failing = False
 
     def _log_export_failure(self, exporter: TraceExporter, count: int) -> None:
