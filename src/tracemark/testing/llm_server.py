@@ -610,8 +610,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the fake LLM API on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-record", action="store_true", help="do not keep requests")
+    parser.add_argument("--text", help="the text of every answer")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
     server = FakeLLMServer(args.port)
+    if args.text is not None:
+        server.default.text = args.text
+    server.default.delay = args.delay
     server.record_requests = not args.no_record
     print(server.url, flush=True)
     try:
