@@ -1,11 +1,19 @@
 import { useState } from "react";
-import { Link, Navigate, Route, Routes } from "react-router-dom";
+import { Link, NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { Empty } from "./components/States";
+import { CompareEvaluations } from "./pages/CompareEvaluations";
 import { CompareRuns } from "./pages/CompareRuns";
+import { EvaluationRun } from "./pages/EvaluationRun";
+import { EvaluationsTab } from "./pages/EvaluationsTab";
 import { ExperimentLayout } from "./pages/ExperimentLayout";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
+import { ModelDetail } from "./pages/ModelDetail";
+import { ModelsPage } from "./pages/ModelsPage";
 import { OverviewTab } from "./pages/OverviewTab";
+import { PromptDetail } from "./pages/PromptDetail";
+import { PromptsPage } from "./pages/PromptsPage";
 import { RunDetail } from "./pages/RunDetail";
+import { RunRedirect } from "./pages/RunRedirect";
 import { RunsTab } from "./pages/RunsTab";
 import { SessionDetail } from "./pages/SessionDetail";
 import { SessionsTab } from "./pages/SessionsTab";
@@ -31,6 +39,21 @@ function ThemeToggle() {
   );
 }
 
+/** The top-level areas; an experiment's pages (and a run's) belong to Experiments. */
+function AreaNav() {
+  const { pathname } = useLocation();
+  const experiments = pathname === "/" || pathname.startsWith("/experiments") || pathname.startsWith("/runs");
+  return (
+    <nav className="crumbs areas" aria-label="areas">
+      <Link to="/" className={experiments ? "active" : ""} aria-current={experiments ? "page" : undefined}>
+        Experiments
+      </Link>
+      <NavLink to="/prompts">Prompts</NavLink>
+      <NavLink to="/models">Models</NavLink>
+    </nav>
+  );
+}
+
 export function App() {
   return (
     <div className="app">
@@ -38,9 +61,7 @@ export function App() {
         <Link to="/" className="brand">
           tracemark
         </Link>
-        <nav className="crumbs">
-          <Link to="/">Experiments</Link>
-        </nav>
+        <AreaNav />
         <a href="/docs" className="small">
           API
         </a>
@@ -58,8 +79,16 @@ export function App() {
             <Route path="runs" element={<RunsTab />} />
             <Route path="runs/:runId" element={<RunDetail />} />
             <Route path="compare" element={<CompareRuns />} />
+            <Route path="evaluations" element={<EvaluationsTab />} />
+            <Route path="evaluations/compare" element={<CompareEvaluations />} />
+            <Route path="evaluations/:runId" element={<EvaluationRun />} />
             <Route path="overview" element={<OverviewTab />} />
           </Route>
+          <Route path="/runs/:runId" element={<RunRedirect />} />
+          <Route path="/prompts" element={<PromptsPage />} />
+          <Route path="/prompts/:name" element={<PromptDetail />} />
+          <Route path="/models" element={<ModelsPage />} />
+          <Route path="/models/:name" element={<ModelDetail />} />
           <Route
             path="*"
             element={

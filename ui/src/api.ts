@@ -3,8 +3,13 @@ import type {
   Assessment,
   Experiment,
   FileInfo,
+  LoggedModel,
   MetricPoint,
+  ModelVersion,
   Overview,
+  Prompt,
+  PromptVersion,
+  RegisteredModel,
   Run,
   SessionSummary,
   Span,
@@ -127,6 +132,9 @@ export const api = {
     request<{ files: FileInfo[] }>("GET", `/runs/${enc(runId)}/artifacts` + q({ path })),
   artifactUrl: (runId: string, path: string) =>
     `${BASE}/runs/${enc(runId)}/artifacts/${path.split("/").map(enc).join("/")}`,
+  /** A JSON artifact of a run (a `log_table` table, say), decoded. */
+  readJsonArtifact: (runId: string, path: string) =>
+    request<unknown>("GET", `/runs/${enc(runId)}/artifacts/${path.split("/").map(enc).join("/")}`),
 
   searchTraces: (experimentId: string, search: TraceSearch) =>
     request<{ traces: TraceInfo[]; next_page_token: string | null }>("POST", "/traces/search", {
@@ -156,6 +164,32 @@ export const api = {
     ),
   overview: (experimentId: string, filter?: string) =>
     request<Overview>("GET", `/experiments/${enc(experimentId)}/overview` + q({ filter })),
+
+  searchPrompts: (filter?: string, pageToken?: string | null) =>
+    request<{ prompts: Prompt[]; next_page_token: string | null }>(
+      "GET",
+      "/prompts" + q({ filter, page_token: pageToken, max_results: 100 }),
+    ),
+  getPrompt: (name: string) => request<Prompt>("GET", `/prompts/${enc(name)}`),
+  /** A prompt's versions, newest first. */
+  listPromptVersions: (name: string) =>
+    request<{ versions: PromptVersion[]; next_page_token: string | null }>(
+      "GET",
+      `/prompts/${enc(name)}/versions` + q({ max_results: 1000 }),
+    ),
+
+  searchRegisteredModels: (filter?: string, pageToken?: string | null) =>
+    request<{ registered_models: RegisteredModel[]; next_page_token: string | null }>(
+      "GET",
+      "/registered-models" + q({ filter, page_token: pageToken, max_results: 100 }),
+    ),
+  getRegisteredModel: (name: string) => request<RegisteredModel>("GET", `/registered-models/${enc(name)}`),
+  searchModelVersions: (filter: string) =>
+    request<{ model_versions: ModelVersion[]; next_page_token: string | null }>(
+      "GET",
+      "/model-versions" + q({ filter, max_results: 1000 }),
+    ),
+  getLoggedModel: (modelId: string) => request<LoggedModel>("GET", `/logged-models/${enc(modelId)}`),
 };
 
 export const assessmentNames = (experimentId: string) =>

@@ -141,3 +141,60 @@ export interface Overview {
   buckets: (OverviewStats & { start_ms: number })[];
   totals: OverviewStats;
 }
+
+// The prompt registry (src/tracemark/entities/prompt.py).
+export type PromptTemplate = string | Record<string, unknown>[];
+
+export interface Prompt {
+  name: string;
+  latest_version: number;
+  description: string | null;
+  tags: Record<string, string>;
+  aliases: Record<string, number>;
+  creation_time: number;
+  last_updated_time: number;
+}
+
+export interface PromptVersion {
+  name: string;
+  version: number;
+  template: PromptTemplate;
+  commit_message: string | null;
+  tags: Record<string, string>;
+  aliases: string[];
+  creation_time: number;
+}
+
+// The model registry (src/tracemark/entities/model.py).
+export interface RegisteredModel {
+  name: string;
+  latest_version: number;
+  description: string | null;
+  tags: Record<string, string>;
+  aliases: Record<string, number>;
+  creation_time: number;
+  last_updated_time: number;
+}
+
+export interface ModelVersion {
+  name: string;
+  version: number;
+  source: string;
+  run_id: string | null;
+  model_id: string | null;
+  description: string | null;
+  tags: Record<string, string>;
+  aliases: string[];
+  creation_time: number;
+  last_updated_time: number;
+}
+
+export interface LoggedModel {
+  model_id: string;
+  name: string;
+  experiment_id: string;
+  run_id: string;
+  artifact_path: string;
+  flavor: string;
+  creation_time: number;
+}

@@ -68,9 +68,12 @@ async function loadPreview(runId: string, file: FileInfo): Promise<Preview> {
   return { kind: "binary", size: file.file_size ?? text.length };
 }
 
-/** Browse a run's artifact folders and preview text, JSON, images and log_table tables. */
-export function ArtifactBrowser({ runId }: { runId: string }) {
-  const [path, setPath] = useState("");
+/**
+ * Browse a run's artifact folders and preview text, JSON, images and log_table tables;
+ * `root` keeps the browser inside one folder (a logged model's, say).
+ */
+export function ArtifactBrowser({ runId, root = "" }: { runId: string; root?: string }) {
+  const [path, setPath] = useState(root);
   const [files, setFiles] = useState<FileInfo[] | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const [selected, setSelected] = useState<FileInfo | null>(null);
@@ -108,7 +111,7 @@ export function ArtifactBrowser({ runId }: { runId: string }) {
   return (
     <div className="split" data-testid="artifacts">
       <div className="filelist">
-        {path && <div onClick={() => setPath(parent)}>⬑ ..</div>}
+        {path && path !== root && <div onClick={() => setPath(parent)}>⬑ ..</div>}
         {files === null ? (
           <Loading what="Listing" />
         ) : files.length === 0 ? (

@@ -40,3 +40,14 @@ export function userPosition(user: string, clauses: string[], position: number):
   if (position >= 1 && position <= typed.length + 1) return Math.min(position - 1, typed.length) + offset;
   return null;
 }
+
+/** A string literal of the filter grammar (a doubled quote escapes a quote). */
+export function quoteString(value: string): string {
+  return "'" + value.replace(/'/g, "''") + "'";
+}
+
+/** The registry filter for names containing `text`, case-insensitively; "" for no text. */
+export function nameContains(text: string): string {
+  const typed = text.trim();
+  return typed ? `name ILIKE ${quoteString("%" + typed + "%")}` : "";
+}

@@ -17,6 +17,7 @@ export function ExperimentLayout() {
     ["traces", "Traces"],
     ["sessions", "Sessions"],
     ["runs", "Runs"],
+    ["evaluations", "Evaluations"],
     ["overview", "Overview"],
   ];
   return (
