@@ -121,7 +121,13 @@ def test_demo_twice_adds_a_second_sweep_with_the_same_numbers(cli: Cli):
     assert first["parent_run"]["run_id"] != second["parent_run"]["run_id"]
     assert [r["metrics"] for r in first["runs"]] == [r["metrics"] for r in second["runs"]]
     listed = cli.json("runs", "list", "--experiment", DEMO_EXPERIMENT)["runs"]
-    assert len(listed) == 2 * (len(CONFIGS) + 1)
+    # Each demo: the sweep's parent, one run per configuration, two evaluation runs.
+    assert len(listed) == 2 * (len(CONFIGS) + 1 + 2)
+    evaluations = [r for r in listed if r["tags"].get("tracemark.run_type") == "evaluation"]
+    assert sorted(r["run_name"] for r in evaluations) == ["faq-bot v1", "faq-bot v1"] + [
+        "faq-bot v2",
+        "faq-bot v2",
+    ]
 
 
 def test_demo_runs_option_limits_the_configurations(cli: Cli):
@@ -169,7 +175,7 @@ def test_runs_list_max_results_pages(cli: Cli, demo_runs: list[dict[str, Any]]):
     assert len(page["runs"]) == 2
     rest = cli.json("runs", "list", "--page-token", page["next_page_token"])
     seen = [r["run_id"] for r in page["runs"] + rest["runs"]]
-    assert len(seen) == len(set(seen)) == len(CONFIGS) + 1
+    assert len(seen) == len(set(seen)) == len(CONFIGS) + 1 + 2  # + two evaluation runs
 
 
 def test_runs_show_gives_info_params_metrics_tags_and_artifacts(

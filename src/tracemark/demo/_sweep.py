@@ -87,6 +87,9 @@ def run_demo(
     from tracemark.demo._traces import log_demo_traces
 
     log_demo_traces(seed=seed)  # after the sweep, so the agent's traces link to no run
+    from tracemark.demo._evaluations import log_demo_evaluations
+
+    log_demo_evaluations(seed=seed)
     return DemoResult(
         tracking_uri=tm.get_tracking_uri(),
         experiment=tm.get_experiment(experiment.experiment_id),
