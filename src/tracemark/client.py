@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from tracemark.evaluation.datasets import DatasetsClient
+from tracemark.evaluation.production import ScorersClient
 from tracemark.registry.client import RegistryClient
 from tracemark.tracing.client import TracingClient
 from tracemark.tracking.client import TrackingClient
 
 
-class TracemarkClient(TrackingClient, TracingClient, RegistryClient):
+class TracemarkClient(TrackingClient, TracingClient, RegistryClient, DatasetsClient, ScorersClient):
     """Every tracemark operation, addressed by explicit experiment, run and trace ids.
 
     Example:

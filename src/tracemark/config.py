@@ -48,6 +48,13 @@ def _parse_positive_float(raw: str) -> float:
     return value
 
 
+def _parse_non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"expected zero or a positive integer, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Setting(Generic[T]):
     """One configuration value: where it comes from and how it is read."""
@@ -140,6 +147,66 @@ WEBHOOK_RETRY_BACKOFF_S: Setting[float] = Setting(
     "Seconds before the first retry of a failed delivery; doubled for each later one.",
 )
 
+JUDGE_MODEL: Setting[str] = Setting(
+    "TRACEMARK_JUDGE_MODEL",
+    "openai:/gpt-4o-mini",
+    str,
+    "The model LLM judges use when none is given: `openai:/<model>` or `anthropic:/<model>`.",
+)
+JUDGE_TIMEOUT_S: Setting[float] = Setting(
+    "TRACEMARK_JUDGE_TIMEOUT_S",
+    60.0,
+    _parse_positive_float,
+    "Seconds one judge model request may take before it is abandoned (and retried).",
+)
+JUDGE_MAX_RETRIES: Setting[int] = Setting(
+    "TRACEMARK_JUDGE_MAX_RETRIES",
+    4,
+    _parse_non_negative_int,
+    "Retries of a judge model request after a rate limit, server error, timeout or "
+    "connection error.",
+)
+JUDGE_MAX_CONCURRENCY: Setting[int] = Setting(
+    "TRACEMARK_JUDGE_MAX_CONCURRENCY",
+    16,
+    _parse_positive_int,
+    "Judge model requests in flight at once per model and endpoint.",
+)
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError(f"expected a number of at least 0, got {raw!r}")
+    return value
+
+
+SCORE_INTERVAL_S: Setting[float] = Setting(
+    "TRACEMARK_SCORE_INTERVAL_S",
+    5.0,
+    _non_negative_float,
+    "Seconds a scoring worker waits between passes over the registered scorers.",
+)
+SCORE_RATE_LIMIT: Setting[float | None] = Setting(
+    "TRACEMARK_SCORE_RATE_LIMIT",
+    None,
+    float,
+    "Scorer runs per second a scoring worker starts at most, over all scorers; unset: no limit.",
+)
+SERVER_SCORE: Setting[bool] = Setting(
+    "TRACEMARK_SERVER_SCORE",
+    False,
+    _parse_bool,
+    "Run the scoring worker in the background of each server process (`server --score`).",
+)
+SCORE_SETTLE_S: Setting[float] = Setting(
+    "TRACEMARK_SCORE_SETTLE_S",
+    60.0,
+    _non_negative_float,
+    "A trace is scored once it started this many seconds ago (it may still be arriving).",
+)
+
+
 SETTINGS: dict[str, Setting[Any]] = {
     s.env: s
     for s in (
@@ -155,6 +222,14 @@ SETTINGS: dict[str, Setting[Any]] = {
         WEBHOOK_ALLOW_PRIVATE_URLS,
         WEBHOOK_MAX_ATTEMPTS,
         WEBHOOK_RETRY_BACKOFF_S,
+        JUDGE_MODEL,
+        JUDGE_TIMEOUT_S,
+        JUDGE_MAX_RETRIES,
+        JUDGE_MAX_CONCURRENCY,
+        SCORE_INTERVAL_S,
+        SCORE_RATE_LIMIT,
+        SCORE_SETTLE_S,
+        SERVER_SCORE,
     )
 }
 

@@ -17,6 +17,8 @@ from tracemark.cli._db import db
 from tracemark.cli._demo import demo
 from tracemark.cli._experiments import experiments
 from tracemark.cli._runs import runs
+from tracemark.cli._score import score
+from tracemark.cli._serve import serve
 from tracemark.cli._server import server
 from tracemark.exceptions import TracemarkError
 
@@ -51,5 +53,5 @@ def main(tracking_uri: str | None) -> None:
         set_tracking_uri(tracking_uri)
 
 
-for _command in (demo, experiments, runs, db, server):
+for _command in (demo, experiments, runs, db, server, serve, score):
     main.add_command(_command)

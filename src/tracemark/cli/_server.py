@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from tracemark.server.settings import DEFAULT_MAX_BODY_BYTES
@@ -49,6 +51,14 @@ from tracemark.server.settings import DEFAULT_MAX_BODY_BYTES
     type=click.IntRange(1),
     help="Largest request body accepted (413 beyond).",
 )
+@click.option(
+    "--score",
+    is_flag=True,
+    envvar="TRACEMARK_SERVER_SCORE",
+    show_envvar=True,
+    help="Also run the registered scorers on new traces, in the background of each worker "
+    "(as `tracemark score` does; TRACEMARK_SCORE_* variables tune it).",
+)
 def server(
     host: str,
     port: int,
@@ -60,6 +70,7 @@ def server(
     allowed_hosts: tuple[str, ...],
     cors_origins: tuple[str, ...],
     max_body_bytes: int,
+    score: bool,
 ) -> None:
     """Start the tracemark server (REST API, OTLP ingest at /v1/traces)."""
     from tracemark.server.run import migrate_on_start, serve, settings_for
@@ -78,6 +89,8 @@ def server(
     migrated = migrate_on_start(backend_store_uri)
     if migrated is not None and migrated[0] != migrated[1]:
         click.echo(f"Database schema: {migrated[0] or 'new'} -> {migrated[1]}", err=True)
+    # Worker processes read it from the environment (evaluation/worker.py SERVER_SCORE).
+    os.environ["TRACEMARK_SERVER_SCORE"] = "true" if score else "false"
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"tracemark server listening on http://{shown}:{port}", err=True)
     serve(settings, host=host, port=port, workers=workers)

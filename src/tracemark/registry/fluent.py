@@ -11,21 +11,31 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracemark.entities.model import LoggedModel
+from tracemark.registry.active_model import (
+    clear_active_model,
+    get_active_model_id,
+    set_active_model,
+)
 from tracemark.registry.client import RegistryClient
 from tracemark.tracing.fluent import _on_default_client
 
 __all__ = [
+    "clear_active_model",
     "delete_prompt_alias",
+    "get_active_model_id",
     "get_prompt",
     "load_model",
     "load_prompt",
     "log_model",
     "register_model",
     "register_prompt",
+    "search_model_runs",
+    "search_model_traces",
     "search_model_versions",
     "search_prompt_versions",
     "search_prompts",
     "search_registered_models",
+    "set_active_model",
     "set_prompt_alias",
 ]
 
@@ -41,6 +51,8 @@ load_model = _on_default_client(RegistryClient.load_model)
 register_model = _on_default_client(RegistryClient.register_model)
 search_registered_models = _on_default_client(RegistryClient.search_registered_models)
 search_model_versions = _on_default_client(RegistryClient.search_model_versions)
+search_model_traces = _on_default_client(RegistryClient.search_model_traces)
+search_model_runs = _on_default_client(RegistryClient.search_model_runs)
 
 
 def log_model(

@@ -18,6 +18,7 @@ from tracemark.entities.model import LoggedModel, ModelVersion, RegisteredModel
 from tracemark.entities.paging import PagedList
 from tracemark.exceptions import InvalidInputError
 from tracemark.registry._uri import parse_registry_uri, parse_run_uri
+from tracemark.registry.active_model import ModelLinksClient, link_loaded_model, model_run_tag
 from tracemark.store import registry_validation as check
 from tracemark.tracking.client import now_ms
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from tracemark.store.base import Store
 
 
-class ModelsClient:
+class ModelsClient(ModelLinksClient):
     """Logged models and the model registry: methods of `TracemarkClient`."""
 
     store: Store
@@ -34,6 +35,7 @@ class ModelsClient:
     # Provided by TrackingClient.
     get_run: Any
     log_artifacts: Any
+    set_tag: Any
     download_artifacts: Any
 
     # -- logging and loading --------------------------------------------------------
@@ -95,6 +97,8 @@ class ModelsClient:
                 creation_time=now_ms(),
             )
         )
+        # Lets `set_active_model(name=...)` find the newest model of this name.
+        self.set_tag(run_id, model_run_tag(name), model_id)
         if registered_model_name is not None:
             self.register_model(logged.model_uri, registered_model_name)
         return logged
@@ -120,7 +124,8 @@ class ModelsClient:
         dst = dst_path if dst_path is not None else tempfile.mkdtemp(prefix="tracemark-model-")
         local = self.download_artifacts(ref.run_id, ref.path, dst)
         loaded: LoadedModel = load_model_dir(Path(local))
-        return loaded
+        # Traces its predictions start are linked to this version.
+        return link_loaded_model(loaded)
 
     def resolve_model_uri(self, model_uri: str) -> str:
         """Return the ``runs:/<run_id>/<path>`` URI a model URI stands for."""

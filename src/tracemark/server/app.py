@@ -48,12 +48,15 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
         store = store_factory(uri.split(":", 1)[0].split("+", 1)[0].lower())(
             uri, artifact_root=settings.artifacts_destination
         )
+    from tracemark.server.routes.scorers import background_scoring
+
     app = FastAPI(
         title="tracemark",
         version=__version__,
         docs_url="/docs",
         redoc_url=None,
         responses=ERROR_RESPONSES,
+        lifespan=background_scoring,
     )
     app.state.store = store
     app.state.settings = settings
@@ -106,9 +109,11 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
     from tracemark.server.routes import (
         analytics,
         artifacts,
+        datasets,
         models,
         otlp,
         registry,
+        scorers,
         traces,
         tracking,
         webhooks,
@@ -123,6 +128,8 @@ def create_app(settings: ServerSettings | None = None, store: Any = None) -> Fas
     app.include_router(registry.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
+    app.include_router(datasets.router)
+    app.include_router(scorers.router)
     mount_ui(app)
 
     if settings.cors_origins:

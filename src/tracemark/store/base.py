@@ -6,12 +6,14 @@ against a tracemark server. Callers never know which one they hold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from tracemark.entities import Experiment, Metric, Param, Run, RunTag
+from tracemark.entities.dataset import Dataset, DatasetRecord
 from tracemark.entities.model import LoggedModel, ModelVersion, RegisteredModel
 from tracemark.entities.prompt import Prompt, PromptVersion
+from tracemark.entities.scorer import RegisteredScorer
 from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
 from tracemark.entities.webhook import Webhook, WebhookDelivery
 from tracemark.store.artifacts import ArtifactRepository
@@ -219,3 +221,60 @@ class Store(Protocol):
         self, webhook_id: str, max_results: int = 100
     ) -> list[WebhookDelivery]: ...
     def test_webhook(self, webhook_id: str) -> WebhookDelivery: ...
+
+    # evaluation datasets (SQL implementation: store/sql/datasets.py)
+    def create_dataset(
+        self,
+        name: str,
+        experiment_id: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Dataset: ...
+    def get_dataset(self, name: str, version: int | None = None) -> Dataset: ...
+    def get_dataset_records(self, name: str, version: int | None = None) -> list[DatasetRecord]: ...
+    def search_datasets(
+        self,
+        filter_string: str | None = None,
+        experiment_ids: Sequence[str] | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[Dataset], str | None]: ...
+    def delete_dataset(self, name: str) -> None: ...
+    def merge_dataset_records(self, name: str, records: Sequence[Mapping[str, Any]]) -> Dataset: ...
+
+    # registered (production) scorers (SQL implementation: store/sql/scorers.py)
+    def create_registered_scorer(
+        self,
+        experiment_id: str,
+        name: str,
+        spec: dict[str, Any],
+        sample_rate: float = 1.0,
+        filter_string: str | None = None,
+        status: str = "ACTIVE",
+    ) -> RegisteredScorer: ...
+    def get_registered_scorer(self, experiment_id: str, name: str) -> RegisteredScorer: ...
+    def list_registered_scorers(
+        self, experiment_id: str | None = None
+    ) -> list[RegisteredScorer]: ...
+    def update_registered_scorer(
+        self,
+        experiment_id: str,
+        name: str,
+        *,
+        sample_rate: float | None = None,
+        filter_string: str | None = None,
+        status: str | None = None,
+        last_error: str | None = None,
+    ) -> RegisteredScorer: ...
+    def delete_registered_scorer(self, experiment_id: str, name: str) -> None: ...
+    def acquire_scorer_lease(
+        self, scorer_id: str, owner: str, lease_ms: int
+    ) -> RegisteredScorer | None: ...
+    def release_scorer_lease(self, scorer_id: str, owner: str) -> None: ...
+    def commit_scorer_batch(
+        self,
+        scorer_id: str,
+        expected_cursor: tuple[int, str | None] | None,
+        new_cursor: tuple[int, str | None],
+        assessments: Sequence[Assessment] = (),
+    ) -> bool: ...

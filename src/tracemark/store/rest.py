@@ -23,7 +23,9 @@ from tracemark import exceptions as exc
 from tracemark.entities import Experiment, FileInfo, Metric, Param, Run, RunTag
 from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
 from tracemark.store.base import ViewType
+from tracemark.store.rest_datasets import RestDatasetsMixin
 from tracemark.store.rest_registry import RestRegistryMixin
+from tracemark.store.rest_scorers import RestScorersMixin
 
 TOKEN_ENV = "TRACEMARK_TRACKING_TOKEN"
 _GZIP_ABOVE = 16 * 1024
@@ -89,7 +91,7 @@ def _trace_wire(trace: Trace) -> dict[str, Any]:
     return {"info": trace.info.to_dict(), "spans": spans}
 
 
-class RestStore(RestRegistryMixin):
+class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
     """Talk to a tracemark server at `uri` (http://host:port)."""
 
     def __init__(

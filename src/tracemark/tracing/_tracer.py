@@ -10,6 +10,7 @@ import atexit
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tracemark import config
@@ -39,6 +40,10 @@ EXIT_FLUSH_TIMEOUT_S = 30.0
 _LOOKUP_RETRY_S = 30.0
 SESSION_KEY = "session_id"
 USER_KEY = "user_id"
+MODEL_ID_KEY = "tracemark.model_id"
+
+ACTIVE_MODEL_ID: ContextVar[str | None] = ContextVar("tracemark_active_model_id", default=None)
+"""The model (application version) new traces of this context link to; None: the tracer's."""
 
 
 class TrackerExperiment:
@@ -124,6 +129,8 @@ class Tracer:
         self.clock: Clock = clock or system_clock
         self.experiment_resolver: ExperimentResolver = experiment_resolver or TrackerExperiment()
         self.last_trace_id: str | None = None
+        # Where ACTIVE_MODEL_ID is unset (a fresh thread): the process-wide active model.
+        self.active_model_id: str | None = None
         self.inflight: dict[str, TraceBuffer] = {}
         self._exporters = exporters
         self._atexit_registered = False
@@ -433,6 +440,9 @@ class Tracer:
         else:
             run_id = None
         buffer = TraceBuffer(self, trace_id, experiment_id, run_id)
+        model_id = ACTIVE_MODEL_ID.get() or self.active_model_id
+        if model_id is not None:
+            buffer.metadata[MODEL_ID_KEY] = model_id
         self.inflight[trace_id] = buffer
         return buffer
 

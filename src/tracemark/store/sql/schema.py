@@ -520,9 +520,13 @@ registered_scorers = Table(
     Column("sample_rate", Float(precision=53), nullable=False),
     Column("filter_string", Text, nullable=True),
     Column("status", String(20), nullable=False),  # ACTIVE | STOPPED
+    Column("last_error", Text, nullable=True),  # why the last pass could not load the scorer
     # How far the scorer has got: traces at or before this point were considered.
     Column("cursor_timestamp_ms", BigInteger, nullable=True),
     Column("cursor_trace_id", String(32), nullable=True),
+    # The worker scoring it now; others skip the scorer until the lease expires.
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_ms", BigInteger, nullable=True),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_updated_time", BigInteger, nullable=False),
     UniqueConstraint("experiment_id", "name"),

@@ -27,10 +27,12 @@ from tracemark.store import validation
 from tracemark.store.artifacts import LocalArtifactRepository
 from tracemark.store.base import ViewType
 from tracemark.store.sql import schema as t
+from tracemark.store.sql.datasets import DatasetStoreMixin
 from tracemark.store.sql.engine import WRITE, build_engine, normalize_url, sqlite_path
 from tracemark.store.sql.migrate import ensure_schema
 from tracemark.store.sql.model_registry import ModelRegistryStoreMixin
 from tracemark.store.sql.registry import RegistryStoreMixin
+from tracemark.store.sql.scorers import ScorerStoreMixin
 from tracemark.store.sql.traces import TraceStoreMixin
 from tracemark.store.sql.webhooks import WebhookStoreMixin
 
@@ -49,7 +51,14 @@ def default_artifact_root(uri: str) -> str:
     return os.path.join(base, "tracemark-artifacts")
 
 
-class SqlStore(TraceStoreMixin, RegistryStoreMixin, ModelRegistryStoreMixin, WebhookStoreMixin):
+class SqlStore(
+    TraceStoreMixin,
+    RegistryStoreMixin,
+    ModelRegistryStoreMixin,
+    WebhookStoreMixin,
+    DatasetStoreMixin,
+    ScorerStoreMixin,
+):
     """Store experiments, runs and traces in SQLite or PostgreSQL.
 
     A new database is created and migrated on first use; an older or newer schema is

@@ -75,8 +75,11 @@ def upgrade() -> None:
         sa.Column("sample_rate", sa.Float(precision=53), nullable=False),
         sa.Column("filter_string", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("cursor_timestamp_ms", sa.BigInteger(), nullable=True),
         sa.Column("cursor_trace_id", sa.String(length=32), nullable=True),
+        sa.Column("lease_owner", sa.String(length=128), nullable=True),
+        sa.Column("lease_expires_ms", sa.BigInteger(), nullable=True),
         sa.Column("creation_time", sa.BigInteger(), nullable=False),
         sa.Column("last_updated_time", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
