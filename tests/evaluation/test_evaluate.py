@@ -323,3 +323,32 @@ def test_progress_bar_is_shown_on_request(tracking, capsys):
     tm = tracking
     tm.evaluate(data=ROWS, predict_fn=calculator, scorers=_scorers(tm), progress=True)
     assert "evaluating" in capsys.readouterr().err
+
+
+def test_real_judges_through_the_fake_server_survive_malformed_answers(tracking):
+    tm = tracking
+    from tracemark.evaluation.judges import Correctness
+    from tracemark.testing.llm_server import FakeLLMServer, Reply
+
+    def answer(request):
+        text = str(request.body["messages"])
+        if "5+5" in text:
+            return Reply(text="I think it is probably fine?")  # not the JSON asked for
+        verdict = "yes" if "2+2" in text else "no"
+        return Reply(text=f'{{"rationale": "checked", "result": "{verdict}"}}')
+
+    with FakeLLMServer() as server:
+        server.responder = answer
+        judge = Correctness(model="openai:/gpt-4o-mini", base_url=server.openai_url, api_key="t")
+        result = tm.evaluate(data=ROWS, predict_fn=calculator, scorers=[judge])
+
+    values = [r.feedback["correctness"].value for r in result.rows]
+    assert values[:2] == ["yes", "no"]
+    assert values[2] is None and result.rows[2].feedback["correctness"].error
+    assert result.metrics["correctness/pass_rate"] == 0.5
+    assert result.metrics["correctness/error_count"] == 1
+    assert result.metrics["judges/calls"] == 3
+    assert result.metrics["judges/input_tokens"] == 30
+    broken = {a.name: a for a in tm.get_trace(result.rows[2].trace_id).info.assessments}
+    assert broken["correctness"].source.source_type == "LLM_JUDGE"
+    assert broken["correctness"].error and broken["correctness"].value is None

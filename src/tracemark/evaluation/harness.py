@@ -181,6 +181,10 @@ class _Evaluation:
         return self.client.create_experiment(experiment)
 
     def _run_rows(self, progress: bool | None) -> EvaluationResult:
+        if any(s.source_type == AssessmentSource.LLM_JUDGE for s in self.scorers):
+            from tracemark.integrations import _cost
+
+            _cost.warm_up()  # the price table loads while the first judge calls are in flight
         root = self.client.start_trace(
             "evaluation",
             span_type=SpanType.EVALUATOR,
