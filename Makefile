@@ -76,6 +76,7 @@ bench: install
 	$(BIN)/python bench/tracing.py
 	$(BIN)/python bench/autolog.py
 	$(BIN)/python bench/server.py
+	$(BIN)/python bench/evaluate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache ui/node_modules src/tracemark/server/static
