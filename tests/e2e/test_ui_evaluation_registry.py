@@ -2,8 +2,9 @@
 
 The demo holds no evaluation runs, prompts or models, so a module fixture logs them through
 the Python API against the live server first: two evaluation runs of the same five questions
-(as `tm.evaluate` records them), a prompt with two versions and an alias, and a logged model
-registered twice with an alias.
+(as `tm.evaluate` records them), a prompt with two versions and an alias, traces that loaded
+those versions in two experiments, a logged model registered twice with an alias, and traces
+and an evaluation made while that model was active.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CANDIDATE = [
 PROMPT = "e2e-support-answer"
 CHAT_PROMPT = "e2e-triage"
 MODEL = "e2e-support-agent"
+RELEASES = "e2e: support-agent releases"
 AGENT = textwrap.dedent(
     """
     import tracemark as tm
@@ -59,6 +61,11 @@ class Logged:
     candidate_id: str
     row_keys: list[str]
     build_run_id: str
+    # Newest first: the traces that loaded the prompt's v2, and the one that loaded its v1.
+    prompt_v2_traces: list[str]
+    prompt_v1_trace: str
+    model_traces: set[str]
+    model_eval_id: str
 
 
 def _row_key(inputs: dict) -> str:
@@ -128,6 +135,22 @@ def _log_evaluation(tm, name: str, verdicts: list[tuple], order: list[int]) -> s
     return run.run_id
 
 
+def _prompt_traces(tm) -> tuple:
+    """Traced functions that load prompt versions, as an application does."""
+
+    @tm.trace(span_type="AGENT")
+    def draft_reply(question: str) -> str:
+        prompt = tm.load_prompt(f"prompts:/{PROMPT}@production")
+        return prompt.format(question=question, policy="the returns policy")
+
+    @tm.trace(span_type="AGENT")
+    def triage_and_reply(message: str) -> str:
+        tm.load_prompt(f"prompts:/{CHAT_PROMPT}/1")
+        return tm.load_prompt(f"prompts:/{PROMPT}@staging").format(question=message)
+
+    return draft_reply, triage_and_reply
+
+
 @pytest.fixture(scope="module")
 def logged(seeded, tmp_path_factory) -> Logged:
     """Evaluation runs, a prompt and a model, logged through the Python API to the server."""
@@ -165,6 +188,11 @@ def logged(seeded, tmp_path_factory) -> Logged:
             ],
             commit_message="a chat template",
         )
+        draft_reply, triage_and_reply = _prompt_traces(tm)
+        draft_reply("Do you ship to Canada?")
+        prompt_v2_traces = [tm.get_last_active_trace_id()]
+        triage_and_reply("My tent is too small, can I swap it?")
+        prompt_v1_trace = tm.get_last_active_trace_id()
 
         folder = tmp_path_factory.mktemp("agent")
         (folder / "agent.py").write_text(AGENT)
@@ -182,8 +210,34 @@ def logged(seeded, tmp_path_factory) -> Logged:
         tm.register_model(model.model_uri, MODEL, description="Same code, new config")
         client.update_registered_model(MODEL, "The support agent behind the shop's chat.")
         client.set_registered_model_alias(MODEL, "champion", 1)
+
+        # Another experiment: a trace of prompt v2 there too, then traces and an evaluation
+        # made while the logged model is active.
+        tm.set_experiment(RELEASES)
+        draft_reply("How long do I have to return an item?")
+        prompt_v2_traces.insert(0, tm.get_last_active_trace_id())
+
+        @tm.trace(span_type="AGENT")
+        def handle(question: str) -> str:
+            return f"Our policy: {question}"
+
+        @tm.scorer
+        def concise(outputs) -> bool:
+            return len(outputs) < 80
+
+        with tm.set_active_model(model_id=model.model_id):
+            handle("Do you ship to Canada?")
+            handle("How do I track my order?")
+            evaluation = tm.evaluate(
+                data=[{"inputs": {"question": q}} for q, _ in QUESTIONS[:2]],
+                predict_fn=handle,
+                scorers=[concise],
+                run_name="agent-eval",
+            )
         tm.flush()
+        model_traces = {t.trace_id for t in tm.search_model_traces(model.model_id)}
     finally:
+        tm.clear_active_model()
         while DEFAULT_TRACKER.active_run() is not None:
             DEFAULT_TRACKER.end_run()
         registry.reset()
@@ -194,6 +248,10 @@ def logged(seeded, tmp_path_factory) -> Logged:
         candidate_id=candidate,
         row_keys=[_row_key({"question": q}) for q, _ in QUESTIONS],
         build_run_id=build.run_id,
+        prompt_v2_traces=prompt_v2_traces,
+        prompt_v1_trace=prompt_v1_trace,
+        model_traces=model_traces,
+        model_eval_id=evaluation.run_id,
     )
 
 
@@ -305,6 +363,7 @@ def test_prompts_page_shows_versions_aliases_and_a_line_diff(page, logged, scree
         .first.inner_text()
         .endswith("You are a friendly support agent for an outdoor shop.")
     )
+    page.get_by_test_id("prompt-traces").wait_for()  # below the diff, in the picture too
     screenshot("prompt-diff")
 
     versions.filter(has_text="v1").click()
@@ -312,6 +371,12 @@ def test_prompts_page_shows_versions_aliases_and_a_line_diff(page, logged, scree
     page.get_by_test_id("commit-message").filter(has_text="first draft").wait_for()
     assert "team=support" in version.inner_text()
     assert page.get_by_label("compare with version").input_value() == "2"
+    # v1 was loaded once, beside the chat prompt: its entry is not the last of the list.
+    traces = page.get_by_test_id("linked-trace-row")
+    page.locator(
+        f"[data-testid=linked-trace-row][data-trace-id='{logged.prompt_v1_trace}']"
+    ).wait_for()
+    assert traces.count() == 1
 
     page.get_by_role("link", name="← Prompts").click()
     page.get_by_label("search prompts").fill("")
@@ -320,6 +385,35 @@ def test_prompts_page_shows_versions_aliases_and_a_line_diff(page, logged, scree
     template.locator(".msg[data-role=system]").wait_for()
     assert "Sort the message" in template.inner_text()
     assert page.get_by_test_id("variables").inner_text() == "message"
+
+
+def test_a_prompt_version_lists_the_traces_that_used_it_in_every_experiment(page, logged):
+    page.goto(f"/prompts/{PROMPT}")
+    listed = page.get_by_test_id("prompt-traces")
+    listed.wait_for()
+    assert page.get_by_role("heading", name="Traces that used v2").is_visible()
+    rows = listed.get_by_test_id("linked-trace-row")
+    assert [rows.nth(i).get_attribute("data-trace-id") for i in range(rows.count())] == (
+        logged.prompt_v2_traces
+    )  # newest first
+    assert RELEASES in rows.first.inner_text()
+    assert "e2e: support-bot evaluations" in rows.nth(1).inner_text()
+    assert "How long do I have to return an item?" in rows.first.inner_text()
+    assert "OK" in rows.first.inner_text()
+
+    rows.nth(1).get_by_role("link", name="draft_reply").click()
+    page.wait_for_url(re.compile(rf"/traces/{logged.prompt_v2_traces[1]}"))
+    assert "draft_reply" in page.get_by_role("treeitem").first.inner_text()
+
+    page.goto(f"/prompts/{CHAT_PROMPT}")
+    row = page.get_by_test_id("linked-trace-row")
+    row.first.wait_for()
+    assert [row.nth(i).get_attribute("data-trace-id") for i in range(row.count())] == [
+        logged.prompt_v1_trace
+    ]
+    row.first.click()
+    page.wait_for_url(re.compile(rf"/traces/{logged.prompt_v1_trace}"))
+    assert "triage_and_reply" in page.get_by_role("treeitem").first.inner_text()
 
 
 def test_models_page_shows_versions_aliases_and_the_logged_model(page, logged, screenshot):
@@ -338,6 +432,9 @@ def test_models_page_shows_versions_aliases_and_the_logged_model(page, logged, s
     page.wait_for_url(re.compile(r"version=1"))
     detail = page.get_by_test_id("model-version")
     detail.get_by_role("heading", name="Version 1").wait_for()
+    # The linked runs and traces load above the files: let them settle before clicking below.
+    page.get_by_test_id("model-runs").wait_for()
+    page.get_by_test_id("model-traces").wait_for()
     assert "@champion" in detail.inner_text()
     assert "owner=ana" in detail.inner_text()
     assert f"models:/{MODEL}/1" in detail.inner_text()
@@ -351,3 +448,47 @@ def test_models_page_shows_versions_aliases_and_the_logged_model(page, logged, s
         re.compile(rf"/experiments/{logged.experiment_id}/runs/{logged.build_run_id}")
     )
     page.get_by_role("heading", name="agent-build").wait_for()
+
+
+def test_a_model_version_lists_its_runs_and_traces(page, logged, screenshot):
+    page.goto(f"/models/{MODEL}?version=1")
+    runs = page.get_by_test_id("model-run-row")
+    runs.first.wait_for()
+    # The run that logged the model, then the evaluation run while it was active.
+    assert [runs.nth(i).get_attribute("data-run-name") for i in range(runs.count())] == [
+        "agent-build",
+        "agent-eval",
+    ]
+    assert "logged the model" in runs.first.inner_text()
+    evaluation = runs.nth(1)
+    assert "evaluation" in evaluation.inner_text()
+    assert RELEASES in evaluation.inner_text()
+    assert evaluation.locator("[data-metric=concise]").inner_text() == "concise 100%"
+
+    traces = page.get_by_test_id("model-traces").get_by_test_id("linked-trace-row")
+    traces.first.wait_for()
+    shown = {traces.nth(i).get_attribute("data-trace-id") for i in range(traces.count())}
+    assert shown == logged.model_traces
+    assert len(shown) >= 4  # two calls, and the evaluation's two rows
+    page.get_by_test_id("model-runs").scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    screenshot("model-version-links")
+
+    evaluation.get_by_role("link", name="Results →").click()
+    page.wait_for_url(re.compile(rf"/evaluations/{logged.model_eval_id}"))
+    page.get_by_test_id("result-row").first.wait_for()
+    assert page.get_by_test_id("result-row").count() == 2
+
+    page.go_back()
+    page.get_by_test_id("model-run-row").filter(has_text="agent-eval").get_by_role(
+        "link", name="agent-eval"
+    ).click()
+    page.wait_for_url(re.compile(rf"/runs/{logged.model_eval_id}"))
+    page.get_by_role("heading", name="agent-eval").wait_for()
+
+    page.go_back()
+    first = page.get_by_test_id("model-traces").get_by_test_id("linked-trace-row").first
+    trace_id = first.get_attribute("data-trace-id")
+    first.locator("td").nth(1).get_by_role("link").click()
+    page.wait_for_url(re.compile(rf"/traces/{trace_id}"))
+    page.get_by_role("treeitem").first.wait_for()

@@ -100,11 +100,24 @@ export interface TraceSearch {
   run_id?: string;
 }
 
+const searchTraces = (experimentIds: string[], search: TraceSearch) =>
+  request<{ traces: TraceInfo[]; next_page_token: string | null }>("POST", "/traces/search", {
+    experiment_ids: experimentIds,
+    filter: search.filter || null,
+    order_by: search.order_by ?? [],
+    max_results: search.max_results ?? 50,
+    page_token: search.page_token ?? null,
+    run_id: search.run_id ?? null,
+  });
+
+/** How many experiments one trace search may name (the server's limit). */
+export const MAX_SEARCH_EXPERIMENTS = 1000;
+
 export const api = {
-  listExperiments: (viewType: "active_only" | "deleted_only" | "all", filter?: string) =>
+  listExperiments: (viewType: "active_only" | "deleted_only" | "all", filter?: string, maxResults?: number) =>
     request<{ experiments: Experiment[] }>(
       "GET",
-      "/experiments" + q({ view_type: viewType, filter }),
+      "/experiments" + q({ view_type: viewType, filter, max_results: maxResults }),
     ),
   getExperiment: (id: string) => request<Experiment>("GET", `/experiments/${enc(id)}`),
   createExperiment: (name: string) =>
@@ -136,15 +149,9 @@ export const api = {
   readJsonArtifact: (runId: string, path: string) =>
     request<unknown>("GET", `/runs/${enc(runId)}/artifacts/${path.split("/").map(enc).join("/")}`),
 
-  searchTraces: (experimentId: string, search: TraceSearch) =>
-    request<{ traces: TraceInfo[]; next_page_token: string | null }>("POST", "/traces/search", {
-      experiment_ids: [experimentId],
-      filter: search.filter || null,
-      order_by: search.order_by ?? [],
-      max_results: search.max_results ?? 50,
-      page_token: search.page_token ?? null,
-      run_id: search.run_id ?? null,
-    }),
+  searchTraces: (experimentId: string, search: TraceSearch) => searchTraces([experimentId], search),
+  /** Traces of several experiments at once (at most MAX_SEARCH_EXPERIMENTS of them). */
+  searchTracesIn: (experimentIds: string[], search: TraceSearch) => searchTraces(experimentIds, search),
   /** A trace; with `payloads: false` its spans come without inputs and outputs (see getSpan). */
   getTrace: (traceId: string, { payloads = true }: { payloads?: boolean } = {}) =>
     request<Trace>("GET", `/traces/${enc(traceId)}` + q({ payloads: payloads ? undefined : "false" })),

@@ -7,7 +7,7 @@
 // expectations, then N/value, N/rationale, N/error for each N.
 import { api } from "../api";
 import type { Run } from "../types";
-import { previewText } from "./format";
+import { formatValue, previewText } from "./format";
 
 export const RUN_TYPE_TAG = "tracemark.run_type";
 /** The server-side filter that finds evaluation runs. */
@@ -215,6 +215,26 @@ export function formatSummary(s: ScorerSummary): string {
     return `${Number.isInteger(pct) ? pct : pct.toFixed(1)}%`;
   }
   return s.value.toLocaleString("en-US", { maximumFractionDigits: 3 });
+}
+
+export const isEvaluation = (run: Run): boolean => run.tags[RUN_TYPE_TAG] === "evaluation";
+
+export interface KeyMetric {
+  name: string;
+  value: string;
+}
+
+/**
+ * The metrics that sum a run up in a list: an evaluation's assessments (pass rate or mean),
+ * else its first metrics by name; `hidden` counts the ones left out.
+ */
+export function keyMetrics(run: Run, max = 4): { shown: KeyMetric[]; hidden: number } {
+  const all = isEvaluation(run)
+    ? scorerSummaries(run.metrics).map((s) => ({ name: s.name, value: formatSummary(s) }))
+    : Object.keys(run.metrics)
+        .sort()
+        .map((name) => ({ name, value: formatValue(run.metrics[name]) }));
+  return { shown: all.slice(0, max), hidden: Math.max(all.length - max, 0) };
 }
 
 // -- comparison ----------------------------------------------------------------------------

@@ -2,10 +2,13 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../api";
 import { ArtifactBrowser } from "../components/Artifacts";
 import { AliasChips, TagChips } from "../components/Chips";
+import { LinkedTraces } from "../components/LinkedTraces";
+import { ModelRuns } from "../components/ModelRuns";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { quoteString } from "../lib/filter";
 import { formatTime, shortId } from "../lib/format";
 import { useAsync } from "../lib/hooks";
+import { modelTraceFilter } from "../lib/linked";
 import type { ModelVersion } from "../types";
 import { runLink } from "./RunRedirect";
 
@@ -73,12 +76,40 @@ function VersionDetail({ version }: { version: ModelVersion }) {
         <div>Updated</div>
         <div>{formatTime(version.last_updated_time)}</div>
       </div>
-      {version.model_id && <LoggedModelDetail modelId={version.model_id} />}
+      {version.model_id ? (
+        <>
+          <h3>Runs</h3>
+          <ModelRuns modelId={version.model_id} loggedBy={version.run_id} />
+          <h3>Traces</h3>
+          <LinkedTraces
+            filter={modelTraceFilter(version.model_id)}
+            testId="model-traces"
+            empty={{
+              title: "No traces are linked to this version",
+              hint: (
+                <p>
+                  Trace with <code>tm.set_active_model(model_id="{version.model_id}")</code> active, or predict with{" "}
+                  <code>
+                    tm.load_model("models:/{version.name}/{version.version}")
+                  </code>
+                  .
+                </p>
+              ),
+            }}
+          />
+          <LoggedModelDetail modelId={version.model_id} />
+        </>
+      ) : (
+        <p className="muted">This version has no logged model, so no runs or traces are linked to it.</p>
+      )}
     </div>
   );
 }
 
-/** One registered model: its versions with aliases, one version and its logged model in full. */
+/**
+ * One registered model: its versions with aliases, one version in full with its runs, its
+ * traces and its logged model.
+ */
 export function ModelDetail() {
   const { name = "" } = useParams();
   const [params, setParams] = useSearchParams();

@@ -3,10 +3,12 @@ import { api } from "../api";
 import { ChatView } from "../components/ChatView";
 import { AliasChips, TagChips } from "../components/Chips";
 import { LineDiff } from "../components/LineDiff";
+import { LinkedTraces } from "../components/LinkedTraces";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { asMessage, type ChatMessage } from "../lib/chat";
 import { formatRelative, formatTime } from "../lib/format";
 import { useAsync } from "../lib/hooks";
+import { promptVersionFilter, usedPromptVersion } from "../lib/linked";
 import { templateText, templateVariables } from "../lib/prompts";
 import type { PromptVersion } from "../types";
 
@@ -71,7 +73,7 @@ function VersionDetail({ version }: { version: PromptVersion }) {
   );
 }
 
-/** One prompt: its versions (newest first), one version in full, and a diff between two. */
+/** One prompt: its versions (newest first), one in full with a diff and the traces that used it. */
 export function PromptDetail() {
   const { name = "" } = useParams();
   const [params, setParams] = useSearchParams();
@@ -167,6 +169,24 @@ export function PromptDetail() {
               {versions.length > 1 ? "Pick a version to compare with." : "This prompt has one version."}
             </div>
           )}
+          <h2 style={{ marginTop: 16 }}>Traces that used v{selected.version}</h2>
+          <LinkedTraces
+            filter={promptVersionFilter(selected.name, selected.version)}
+            keep={(t) => usedPromptVersion(t, selected.name, selected.version)}
+            testId="prompt-traces"
+            empty={{
+              title: `No trace has loaded v${selected.version} yet`,
+              hint: (
+                <p>
+                  Load it inside a traced function with{" "}
+                  <code>
+                    tm.load_prompt("prompts:/{selected.name}/{selected.version}")
+                  </code>
+                  ; the trace records it in its metadata <code>tracemark.prompts</code>.
+                </p>
+              ),
+            }}
+          />
         </div>
       </div>
     </div>
