@@ -53,3 +53,33 @@ def test_two_processes_log_to_one_sqlite_file(tmp_path, sqlite_template):
     for n in range(2):
         history = client.get_metric_history(run.run_id, f"proc_{n}")
         assert [m.step for m in history] == list(range(count))
+
+
+def test_sqlite_wal_is_checkpointed_in_the_background_not_inside_commits(tmp_path):
+    import os
+    import time
+
+    from tracemark.entities.run import RunTag
+    from tracemark.store.sql.store import SqlStore
+
+    path = tmp_path / "wal.db"
+    store = SqlStore(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        experiment_id = store.create_experiment("wal")
+        run = store.create_run(experiment_id, "r", 0)
+        before = os.path.getsize(path)
+        # About 1 MB committed: with no checkpoint inside commits it lands in the WAL, and
+        # only the background checkpointer copies it into the database file.
+        tags = [RunTag(f"t{i}", "x" * 5000) for i in range(200)]
+        store.log_batch(run.run_id, tags=tags)
+        deadline = time.monotonic() + 10
+        while os.path.getsize(path) < before + 500_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.getsize(path) >= before + 500_000
+        checkpointer = store.engine.__dict__["_tracemark_checkpointer"]
+        assert checkpointer._thread.is_alive()
+    finally:
+        store.close()
+    assert not checkpointer._thread.is_alive()

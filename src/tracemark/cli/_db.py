@@ -24,7 +24,7 @@ def db_upgrade(uri: str) -> None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracemark.store.sql.engine import build_engine
+    from tracemark.store.sql.engine import build_engine, stop_checkpointer
     from tracemark.store.sql.migrate import upgrade
 
     if "://" not in uri:
@@ -37,6 +37,7 @@ def db_upgrade(uri: str) -> None:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())  # drivers wrap lines
         raise StoreError(f"cannot upgrade {shown}: {reason}") from exc
     finally:
+        stop_checkpointer(engine)
         engine.dispose()
     console = out.new_console()
     if before == after:

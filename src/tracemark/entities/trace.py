@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import operator
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,6 +210,15 @@ class AssessmentSource:
     def to_dict(self) -> dict[str, str]:
         """Return a JSON-ready dict."""
         return {"source_type": self.source_type, "source_id": self.source_id}
+
+
+def new_assessment_id() -> str:
+    """Return a new assessment id that sorts after the ids made before it.
+
+    Assessments are listed by creation time, then id: a time prefix keeps those made in
+    the same millisecond in the order they were made.
+    """
+    return f"a-{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 @dataclass(slots=True)

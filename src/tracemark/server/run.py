@@ -77,7 +77,7 @@ def migrate_on_start(uri: str) -> tuple[str | None, str] | None:
     from sqlalchemy import text
 
     from tracemark.store.sql import migrate
-    from tracemark.store.sql.engine import WRITE, build_engine
+    from tracemark.store.sql.engine import WRITE, build_engine, stop_checkpointer
 
     engine = build_engine(uri)
     try:
@@ -93,6 +93,7 @@ def migrate_on_start(uri: str) -> tuple[str | None, str] | None:
             finally:
                 lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     finally:
+        stop_checkpointer(engine)
         engine.dispose()
 
 

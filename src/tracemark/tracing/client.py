@@ -7,7 +7,6 @@ one thread and end on another (callback-style instrumentation).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from tracemark.entities.trace import (
     SpanType,
     Trace,
     TraceInfo,
+    new_assessment_id,
 )
 from tracemark.exceptions import InvalidInputError, NotFoundError
 from tracemark.tracing._errors import logger
@@ -29,10 +29,6 @@ from tracemark.tracing._tracer import DEFAULT_TRACER, Tracer, _attributes
 __all__ = ["PagedList", "TracingClient"]
 
 _FLUSH_BEFORE_READ_S = 10.0
-
-
-def _new_assessment_id() -> str:
-    return "a-" + os.urandom(16).hex()
 
 
 def _check_value(value: Any, field: str = "value") -> Any:
@@ -528,7 +524,7 @@ class TracingClient:
             )
         now = int(time.time() * 1000)
         assessment = Assessment(
-            assessment_id=_new_assessment_id(),
+            assessment_id=new_assessment_id(),
             trace_id=trace_id,
             name=name,
             kind=kind,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tracemark.entities.trace import Assessment, AssessmentSource
+from tracemark.entities.trace import Assessment, AssessmentSource, new_assessment_id
 from tracemark.exceptions import AlreadyExistsError, InvalidInputError, NotFoundError
 from tracemark.store import validation
 from tracemark.store.sql import schema as t
@@ -321,7 +320,7 @@ def _assessment_row(a: Assessment) -> dict[str, Any]:
         raise InvalidInputError(
             f"expected an Assessment, got {type(a).__name__}", field="assessment"
         )
-    assessment_id = a.assessment_id or f"a-{uuid.uuid4().hex}"
+    assessment_id = a.assessment_id or new_assessment_id()
     if not isinstance(assessment_id, str) or len(assessment_id) > _MAX_ID_LENGTH:
         raise InvalidInputError(
             f"assessment id must be a string of at most {_MAX_ID_LENGTH} characters, "

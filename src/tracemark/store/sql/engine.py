@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -12,6 +16,11 @@ from sqlalchemy.exc import ArgumentError
 from tracemark.exceptions import InvalidInputError
 
 WRITE = "tracemark_write"
+
+logger = logging.getLogger("tracemark.store")
+
+# Seconds between the background WAL checkpoints of a SQLite database.
+CHECKPOINT_INTERVAL_S = 0.5
 
 
 def normalize_url(uri: str) -> URL:
@@ -49,11 +58,62 @@ def build_engine(uri: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def stop_checkpointer(engine: Engine) -> None:
+    """Stop the background WAL checkpointer of a SQLite engine (before disposing it)."""
+    checkpointer = engine.__dict__.pop("_tracemark_checkpointer", None)
+    if checkpointer is not None:
+        checkpointer.stop()
+
+
+class _Checkpointer:
+    """Checkpoints a SQLite database's WAL from a background thread.
+
+    With SQLite's automatic checkpoints, the commit that crosses the threshold copies the
+    whole WAL into the database file before it returns, and that request waits. Here the
+    connections of the engine never checkpoint (`wal_autocheckpoint=0`); this thread runs
+    a PASSIVE checkpoint (which never waits for readers or writers) twice a second on its
+    own connection, so commits stay short and the WAL stays small.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="tracemark-sqlite-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+                if not os.path.exists(self.path + "-wal"):
+                    continue
+                if connection is None:
+                    connection = sqlite3.connect(self.path, timeout=1, check_same_thread=False)
+                    connection.execute("PRAGMA busy_timeout=1000")
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except Exception:  # the database went away: checkpoints are an optimisation
+            logger.debug("tracemark: WAL checkpointer stopped", exc_info=True)
+        finally:
+            if connection is not None:
+                connection.close()
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     engine = create_engine(url, pool_size=16, max_overflow=16, pool_timeout=60)
+    checkpointer = _Checkpointer(path) if path is not None else None
+    if checkpointer is not None:
+        engine.__dict__["_tracemark_checkpointer"] = checkpointer
+        weakref.finalize(engine, checkpointer.stop)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -66,9 +126,12 @@ def _sqlite_engine(url: URL) -> Engine:
             "foreign_keys=ON",
             "synchronous=NORMAL",
             "case_sensitive_like=ON",
-            # Fewer, larger WAL checkpoints: commits stop paying for one every 1,000 pages.
-            "wal_autocheckpoint=10000",
+            # Checkpoints run on a background thread (_Checkpointer), not inside commits;
+            # an in-memory database has no WAL and keeps SQLite's default.
+            "wal_autocheckpoint=0" if checkpointer is not None else "wal_autocheckpoint=1000",
             "cache_size=-65536",
+            # A WAL that grew during a burst is cut back to 64 MB when it restarts.
+            "journal_size_limit=67108864",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()

@@ -28,7 +28,13 @@ from tracemark.store.artifacts import LocalArtifactRepository
 from tracemark.store.base import ViewType
 from tracemark.store.sql import schema as t
 from tracemark.store.sql.datasets import DatasetStoreMixin
-from tracemark.store.sql.engine import WRITE, build_engine, normalize_url, sqlite_path
+from tracemark.store.sql.engine import (
+    WRITE,
+    build_engine,
+    normalize_url,
+    sqlite_path,
+    stop_checkpointer,
+)
 from tracemark.store.sql.migrate import ensure_schema
 from tracemark.store.sql.model_registry import ModelRegistryStoreMixin
 from tracemark.store.sql.registry import RegistryStoreMixin
@@ -108,7 +114,8 @@ class SqlStore(
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection (and stop the SQLite WAL checkpointer)."""
+        stop_checkpointer(self.engine)
         self.engine.dispose()
 
     # -- transactions ---------------------------------------------------------------
