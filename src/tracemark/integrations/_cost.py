@@ -13,6 +13,7 @@ test checks that both paths agree over the whole table.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -86,6 +87,12 @@ def warm_up(*, silent: bool = True) -> None:
         if _started:
             return
         _started = True
+    # The module is imported here, on the caller's thread (a few ms); only the table loads
+    # in the background. genai-prices imports `httpx2`, which the OpenAI SDK looks up in
+    # `sys.modules` without importing it: imported on the loader thread, it could be seen
+    # half-initialized by a client the application creates meanwhile.
+    with contextlib.suppress(ImportError):
+        import genai_prices  # noqa: F401
     threading.Thread(target=_load, name="tracemark-prices", daemon=True).start()
 
 
