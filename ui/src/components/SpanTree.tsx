@@ -29,6 +29,13 @@ export function SpanTree({ tree, selectedId, onSelect, query = "" }: Props) {
   const [collapsed, setCollapsed] = useState<Set<string>>(() => new Set());
   const [focusId, setFocusId] = useState<string | null>(selectedId);
   const scrollRef = useRef<HTMLDivElement>(null);
+  // The span this tree itself selected last (Enter, click): the selection coming back
+  // through the URL must not move the keyboard focus the user has moved on since.
+  const selectedHere = useRef<string | null>(null);
+  const select = (spanId: string) => {
+    selectedHere.current = spanId;
+    onSelect(spanId);
+  };
 
   const searching = query.trim().length > 0;
   const { rows, matches } = useMemo(() => {
@@ -55,7 +62,7 @@ export function SpanTree({ tree, selectedId, onSelect, query = "" }: Props) {
         return next;
       });
     }
-    setFocusId(selectedId);
+    if (selectedId !== selectedHere.current) setFocusId(selectedId);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [selectedId, tree]);
 
@@ -81,7 +88,7 @@ export function SpanTree({ tree, selectedId, onSelect, query = "" }: Props) {
       setFocusId(move.focus);
     } else if (e.key === "Enter" && focusId) {
       e.preventDefault();
-      onSelect(focusId);
+      select(focusId);
     } else if (e.key === " " && focusId) {
       e.preventDefault();
       toggle(focusId);
@@ -148,7 +155,7 @@ export function SpanTree({ tree, selectedId, onSelect, query = "" }: Props) {
                 data-span-id={span.span_id}
                 onClick={() => {
                   setFocusId(span.span_id);
-                  onSelect(span.span_id);
+                  select(span.span_id);
                 }}
               >
                 <div className="tree-name" style={{ paddingLeft: 4 + node.depth * 14 }}>

@@ -98,6 +98,24 @@ describe("SpanTree component", () => {
     expect(screen.getByText("lookup")).toBeTruthy();
   });
 
+  it("keeps the keyboard focus when its own selection comes back after a later key", () => {
+    const tree = buildTree(spans);
+    const onSelect = vi.fn();
+    const { rerender } = render(<SpanTree tree={tree} selectedId="root" onSelect={onSelect} />);
+    const box = screen.getByRole("tree");
+    fireEvent.keyDown(box, { key: "ArrowDown" });
+    fireEvent.keyDown(box, { key: "Enter" });
+    expect(onSelect).toHaveBeenLastCalledWith("a");
+    // The user moves on before the page passes the selection back down (via the URL).
+    fireEvent.keyDown(box, { key: "End" });
+    rerender(<SpanTree tree={tree} selectedId="a" onSelect={onSelect} />);
+    const focused = document.querySelector(".tree-row.focused");
+    expect(focused?.getAttribute("data-span-id")).toBe("b");
+    // A selection made elsewhere (a deep link) still moves the focus.
+    rerender(<SpanTree tree={tree} selectedId="a1" onSelect={onSelect} />);
+    expect(document.querySelector(".tree-row.focused")?.getAttribute("data-span-id")).toBe("a1");
+  });
+
   it("only puts the rows in view into the DOM for a 10,000-span trace", () => {
     const wide = [span("r", null, 0), ...Array.from({ length: 9999 }, (_, i) => span(`s${i}`, "r", i + 1))];
     render(<SpanTree tree={buildTree(wide)} selectedId="r" onSelect={() => {}} />);
