@@ -108,6 +108,7 @@ class LiveServer:
         import httpx
 
         self.db_uri = db_uri
+        self.artifacts = artifacts
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [

@@ -102,6 +102,43 @@ def test_trace_detail_expands_spans_and_reads_a_chat_span(page, seeded, screensh
     assert "30 days" in panel.inner_text()
 
 
+def test_chat_span_shows_an_image_kept_as_an_attachment(page, seeded):
+    import base64
+    import hashlib
+
+    from tracemark.entities.trace import Span, Trace, TraceInfo
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    sha = hashlib.sha256(png).hexdigest()
+    reference = f"tracemark-attachment:sha256:{sha}?type=image/png&size={len(png)}"
+    experiment_id = seeded.api("POST", "/experiments", json={"name": "e2e: attachments"})[
+        "experiment_id"
+    ]
+    trace_id = "a7" * 16
+    span = Span(trace_id, "a7" * 8, None, "chat gpt-4o-mini", "CHAT_MODEL", 10**18, 10**18 + 10**6)
+    span.inputs_json = (
+        '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Which colour?"}, '
+        f'{{"type": "image_url", "image_url": {{"url": "{reference}"}}}}]}}]}}'
+    )
+    span.outputs_json = '{"choices": [{"message": {"role": "assistant", "content": "Red."}}]}'
+    body = Trace(TraceInfo(trace_id, experiment_id, 10**12, 1, "OK", name=span.name), [span])
+    wire = body.to_dict()
+    wire["attachments"] = [
+        {"sha256": sha, "media_type": "image/png", "data": base64.b64encode(png).decode()}
+    ]
+    seeded.api("POST", "/traces", json={"traces": [wire]})
+
+    page.goto(f"/experiments/{experiment_id}/traces/{trace_id}?span={span.span_id}")
+    image = page.get_by_test_id("span-panel").get_by_role("img")
+    image.wait_for()
+    assert image.get_attribute("src") == f"/api/v1/traces/{trace_id}/attachments/{sha}"
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth === 1", arg=image.element_handle()
+    )
+
+
 def test_deep_link_to_a_span_survives_a_reload(page, seeded):
     error = _search(seeded, "status = 'ERROR'")[0]
     spans = seeded.api("GET", f"/traces/{error['trace_id']}")["spans"]

@@ -228,7 +228,7 @@ def test_errors_are_recorded_and_reraised(
     assert traces.traces[-1].spans[0].status_code == "ERROR"
 
 
-def test_inline_images_are_referenced_not_stored(
+def test_inline_images_are_kept_as_attachments_not_inlined(
     autolog, traces: InMemoryExporter, client: anthropic.Anthropic, server: FakeLLMServer
 ) -> None:
     data = base64.b64encode(b"\xff\xd8\xff" + b"jpeg" * 5000).decode()
@@ -247,7 +247,10 @@ def test_inline_images_are_referenced_not_stored(
     client.messages.create(model=MODEL, max_tokens=10, messages=messages)
     assert server.requests[-1].body["messages"][0]["content"][0]["source"]["data"] == data
     source = _only_span(traces).inputs["messages"][0]["content"][0]["source"]
-    assert source["data"].startswith("[image/jpeg base64: 20003 bytes, sha256:")
+    assert source["data"].startswith("tracemark-attachment:sha256:")
+    assert source["data"].endswith("?type=image/jpeg&size=20003")
+    (attachment,) = traces.traces[0].attachments
+    assert attachment.data == base64.b64decode(data)
     assert source["media_type"] == "image/jpeg"
 
 

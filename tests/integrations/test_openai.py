@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 
@@ -422,7 +423,7 @@ def test_retries_inside_one_call_make_one_span(
     assert len(server.requests) == 2
 
 
-def test_inline_images_are_referenced_not_stored(
+def test_inline_images_are_kept_as_attachments_not_inlined(
     autolog, traces: InMemoryExporter, client: openai.OpenAI, server: FakeLLMServer
 ) -> None:
     image = b"\x89PNG" + bytes(range(256)) * 400
@@ -441,8 +442,15 @@ def test_inline_images_are_referenced_not_stored(
     assert messages[0]["content"][1]["image_url"]["url"] == url  # the caller's list untouched
     span = _only_span(traces)
     reference = span.inputs["messages"][0]["content"][1]["image_url"]["url"]
-    assert reference.startswith(f"[image/png base64: {len(image)} bytes, sha256:")
+    digest = hashlib.sha256(image).hexdigest()
+    assert reference == f"tracemark-attachment:sha256:{digest}?type=image/png&size={len(image)}"
     assert len(span.inputs_json) < 1000
+    (attachment,) = traces.traces[0].attachments
+    assert (attachment.sha256, attachment.media_type, attachment.data) == (
+        digest,
+        "image/png",
+        image,
+    )
 
 
 def test_unknown_models_get_tokens_but_no_cost(

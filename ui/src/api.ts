@@ -155,6 +155,9 @@ export const api = {
   /** A trace; with `payloads: false` its spans come without inputs and outputs (see getSpan). */
   getTrace: (traceId: string, { payloads = true }: { payloads?: boolean } = {}) =>
     request<Trace>("GET", `/traces/${enc(traceId)}` + q({ payloads: payloads ? undefined : "false" })),
+  /** Where the bytes of an attachment of a trace (an image a span refers to) are served. */
+  attachmentUrl: (traceId: string, sha256: string) =>
+    `${BASE}/traces/${enc(traceId)}/attachments/${enc(sha256)}`,
   /** One span with its inputs and outputs. */
   getSpan: (traceId: string, spanId: string) =>
     request<Span>("GET", `/traces/${enc(traceId)}/spans/${enc(spanId)}`),

@@ -3,13 +3,19 @@
 Span inputs and outputs are kept as the JSON text they were serialized to once on the
 hot path; `Span.inputs` and `Span.outputs` decode it on access, and
 `Span.to_dict(raw_payloads=True)` hands the text to orjson as it is.
+
+Media a span carries inline (a base64 image in a chat message) travels beside the spans as
+an `Attachment`; the span payload holds its reference,
+``tracemark-attachment:sha256:<hex>?type=image/png&size=<bytes>``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import operator
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,6 +89,86 @@ class SpanEvent:
     def from_dict(cls, data: dict[str, Any]) -> SpanEvent:
         """Build an event from `to_dict` output."""
         return cls(data["name"], int(data["timestamp_ns"]), dict(data.get("attributes") or {}))
+
+
+ATTACHMENT_SCHEME = "tracemark-attachment:"
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+"""Media larger than this is not kept; the span then only describes it."""
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,127}", re.I)
+_REFERENCE = re.compile(
+    re.escape(ATTACHMENT_SCHEME) + r"sha256:([0-9a-f]{64})(?:\?type=([^&\s]*)(?:&size=(\d+))?)?"
+)
+DEFAULT_MEDIA_TYPE = "application/octet-stream"
+
+
+def media_type_or_default(media_type: Any) -> str:
+    """Return `media_type` when it is a plain `type/subtype`, else `application/octet-stream`."""
+    if isinstance(media_type, str) and _MEDIA_TYPE.fullmatch(media_type):
+        return media_type.lower()
+    return DEFAULT_MEDIA_TYPE
+
+
+def is_sha256(value: Any) -> bool:
+    """Tell whether `value` is a SHA-256 digest as 64 lowercase hex digits."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def parse_attachment_reference(text: str) -> tuple[str, str | None, int | None] | None:
+    """Return `(sha256, media_type, size)` of an attachment reference, or None if it is not one.
+
+    Example:
+        >>> parse_attachment_reference(
+        ...     "tracemark-attachment:sha256:" + "0" * 64 + "?type=image/png&size=8"
+        ... )[1:]
+        ('image/png', 8)
+
+    Args:
+        text: A reference as a span payload holds it.
+    """
+    found = _REFERENCE.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        return None
+    digest, media_type, size = found.groups()
+    return digest, media_type or None, None if size is None else int(size)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Bytes a trace refers to by content, such as an image sent in a chat message.
+
+    Stored once per content (by SHA-256) however many spans and traces refer to it.
+
+    Example:
+        >>> png = Attachment.from_bytes(b"PNG...", "image/png")
+        >>> png.reference.startswith("tracemark-attachment:sha256:")
+        True
+    """
+
+    sha256: str
+    media_type: str
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: str | None = None) -> Attachment:
+        """Make an attachment of `data`, computing its digest.
+
+        Args:
+            data: The content.
+            media_type: Its media type; `application/octet-stream` when unknown.
+        """
+        return cls(hashlib.sha256(data).hexdigest(), media_type_or_default(media_type), data)
+
+    @property
+    def size(self) -> int:
+        """The size of the content in bytes."""
+        return len(self.data)
+
+    @property
+    def reference(self) -> str:
+        """The text a span payload holds in place of the content."""
+        return f"{ATTACHMENT_SCHEME}sha256:{self.sha256}?type={self.media_type}&size={self.size}"
 
 
 def _decode(raw: str | None) -> Any:
@@ -350,6 +436,9 @@ class Trace:
     spans: list[Span]
     # Where a tracemark server shows this trace; set when it was read from a server.
     ui_url: str | None = field(default=None, repr=False, compare=False)
+    # Media the spans refer to by reference, travelling to the store with a recorded trace
+    # (a stored trace is read without it: `get_trace_attachment` fetches one).
+    attachments: list[Attachment] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_id = {s.span_id: s for s in self.spans}

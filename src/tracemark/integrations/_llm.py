@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from tracemark.integrations import _cost
+from tracemark.integrations._media import keep_media_with
 from tracemark.integrations._patch import Instrumentation
 from tracemark.tracing._errors import log_internal_error
 from tracemark.tracing._tracer import DEFAULT_TRACER
@@ -211,7 +212,8 @@ def _start(call: LLMCall) -> Any:
             return None
         # Plain JSON values (attributes() copies what it takes from the request).
         span.attributes.update(call.attributes())
-        span.set_inputs(call.inputs())
+        with keep_media_with(span):  # inline images go with this span's trace
+            span.set_inputs(call.inputs())
         return span
     except Exception:
         log_internal_error()

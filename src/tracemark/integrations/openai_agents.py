@@ -226,11 +226,11 @@ class _Processor:
         if kind == "generation":
             _fill_generation(live, data)
             last = data.output[-1] if data.output else None
-            self._note_io(span.trace_id, _user_messages(data.input), _answer(last))
+            self._note_io(span.trace_id, _user_messages(data.input, live), _answer(last))
         elif kind == "response":
             _fill_response(live, data)
             response = data.response
-            self._note_io(span.trace_id, data.input, _answer(response))
+            self._note_io(span.trace_id, scrub_media(data.input, span=live), _answer(response))
         elif kind == "function":
             live.set_inputs(_tool_input(data.input))
             live.set_outputs(data.output)
@@ -327,7 +327,8 @@ def _fill_generation(live: Any, data: Any) -> None:
         if v is not None and k not in SKIPPED_KWARGS  # headers may carry credentials
     }
     base_url = config.pop("base_url", None)
-    inputs: dict[str, Any] = {"model": data.model, "messages": scrub_media(data.input or [])}
+    messages = scrub_media(data.input or [], span=live)
+    inputs: dict[str, Any] = {"model": data.model, "messages": messages}
     inputs.update(config)
     live.set_inputs(inputs)
     live.set_outputs(data.output)
@@ -344,7 +345,7 @@ def _fill_response(live: Any, data: Any) -> None:
         inputs["model"] = response.model
         if getattr(response, "instructions", None):
             inputs["instructions"] = response.instructions
-    inputs["input"] = scrub_media(data.input)
+    inputs["input"] = scrub_media(data.input, span=live)
     live.set_inputs(inputs)
     if response is None:
         return
@@ -389,11 +390,12 @@ def _tool_input(raw: Any) -> Any:
     return raw
 
 
-def _user_messages(messages: Any) -> Any:
+def _user_messages(messages: Any, live: Any) -> Any:
     if not isinstance(messages, (list, tuple)):
         return messages
     return scrub_media(
-        [m for m in messages if not (isinstance(m, dict) and m.get("role") in _SYSTEM_ROLES)]
+        [m for m in messages if not (isinstance(m, dict) and m.get("role") in _SYSTEM_ROLES)],
+        span=live,
     )
 
 

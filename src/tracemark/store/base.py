@@ -14,7 +14,7 @@ from tracemark.entities.dataset import Dataset, DatasetRecord
 from tracemark.entities.model import LoggedModel, ModelVersion, RegisteredModel
 from tracemark.entities.prompt import Prompt, PromptVersion
 from tracemark.entities.scorer import RegisteredScorer
-from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
+from tracemark.entities.trace import Assessment, Attachment, Span, Trace, TraceInfo
 from tracemark.entities.webhook import Webhook, WebhookDelivery
 from tracemark.store.artifacts import ArtifactRepository
 
@@ -99,6 +99,7 @@ class Store(Protocol):
     def log_traces(self, traces: Sequence[Trace]) -> None: ...
     def get_trace(self, trace_id: str, *, include_payloads: bool = True) -> Trace: ...
     def get_span(self, trace_id: str, span_id: str) -> Span: ...
+    def get_trace_attachment(self, trace_id: str, sha256: str) -> Attachment: ...
     def search_traces(
         self,
         experiment_ids: Sequence[str],

@@ -7,6 +7,7 @@ answers become the same exceptions the SQL store raises.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import math
 import os
@@ -21,7 +22,7 @@ import orjson
 
 from tracemark import exceptions as exc
 from tracemark.entities import Experiment, FileInfo, Metric, Param, Run, RunTag
-from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
+from tracemark.entities.trace import Assessment, Attachment, Span, Trace, TraceInfo
 from tracemark.store.base import ViewType
 from tracemark.store.rest_datasets import RestDatasetsMixin
 from tracemark.store.rest_registry import RestRegistryMixin
@@ -88,7 +89,17 @@ def _trace_wire(trace: Trace) -> dict[str, Any]:
                 "events": [e.to_dict() for e in span.events],
             }
         )
-    return {"info": trace.info.to_dict(), "spans": spans}
+    wire: dict[str, Any] = {"info": trace.info.to_dict(), "spans": spans}
+    if trace.attachments:
+        wire["attachments"] = [
+            {
+                "sha256": a.sha256,
+                "media_type": a.media_type,
+                "data": base64.b64encode(a.data).decode("ascii"),
+            }
+            for a in trace.attachments
+        ]
+    return wire
 
 
 class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
@@ -144,6 +155,12 @@ class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
         if content is not None and len(content) > _GZIP_ABOVE:
             content = gzip.compress(content, compresslevel=5)
             headers["content-encoding"] = "gzip"
+        return self._answer(self._send(method, path, content, params, headers), raw)
+
+    def _send(
+        self, method: str, path: str, content: bytes | None, params: Any, headers: dict[str, str]
+    ) -> Any:
+        """Send one request, retrying transient failures; return the last response."""
         delay = 0.2
         for attempt in range(self.max_retries + 1):
             try:
@@ -157,7 +174,7 @@ class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
                     ) from error
             else:
                 if response.status_code not in _RETRY_STATUS or attempt == self.max_retries:
-                    return self._answer(response, raw)
+                    return response
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
         raise AssertionError("unreachable")
@@ -375,6 +392,14 @@ class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
         """Fetch one span of a trace with its inputs and outputs."""
         path = f"/api/v1/traces/{_q(trace_id)}/spans/{_q(span_id)}"
         return Span.from_dict(orjson.loads(self.request("GET", path, raw=True)))
+
+    def get_trace_attachment(self, trace_id: str, sha256: str) -> Attachment:
+        """Fetch an attachment of a trace (media a span refers to) with its media type."""
+        path = f"/api/v1/traces/{_q(trace_id)}/attachments/{_q(sha256)}"
+        response = self._send("GET", path, None, None, {})
+        data = self._answer(response, True)
+        media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
+        return Attachment(sha256, media_type or "application/octet-stream", data)
 
     def search_traces(
         self,

@@ -13,6 +13,7 @@ from tracemark.entities.trace import SpanStatusCode
 from tracemark.tracing._errors import logger
 
 if TYPE_CHECKING:
+    from tracemark.entities.trace import Attachment
     from tracemark.tracing._span import LiveSpan
     from tracemark.tracing._tracer import Tracer
 
@@ -36,6 +37,7 @@ class TraceBuffer:
         "root",
         "done",
         "lock",
+        "attachments",
     )
 
     def __init__(
@@ -54,6 +56,8 @@ class TraceBuffer:
         self.root: LiveSpan | None = None
         self.done = False
         self.lock = threading.Lock()
+        # Media the spans refer to, by SHA-256; None until a span keeps some.
+        self.attachments: dict[str, Attachment] | None = None
 
     def add(self, span: LiveSpan) -> bool:
         """Add a started span; False when the trace has already completed."""
@@ -80,6 +84,19 @@ class TraceBuffer:
             tracer.last_trace_id = self.trace_id
         if complete:
             tracer.trace_completed(self)
+
+    def add_attachment(self, attachment: Attachment) -> bool:
+        """Keep media a span refers to, stored with the trace once per content.
+
+        Returns False when the trace has already completed (nothing is kept then).
+        """
+        with self.lock:
+            if self.done:
+                return False
+            if self.attachments is None:
+                self.attachments = {}
+            self.attachments.setdefault(attachment.sha256, attachment)
+        return True
 
     def find(self, span_id: str) -> LiveSpan | None:
         """Return the span with this id, open or ended."""
@@ -114,3 +131,4 @@ class TraceBuffer:
             span._buffer = None  # type: ignore[assignment]
         self.spans = []
         self.root = None
+        self.attachments = None

@@ -37,6 +37,8 @@ def build_trace(buffer: TraceBuffer, mask: Mask | None = None) -> Trace:
         for span in spans:
             mask_span(span, mask)
     trace = Trace(_info(buffer, spans), spans)
+    if buffer.attachments:
+        trace.attachments = list(buffer.attachments.values())
     if mask is not None:
         info = trace.info
         if info.request_preview is not None:

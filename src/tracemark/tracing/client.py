@@ -18,7 +18,9 @@ from tracemark.entities.trace import (
     SpanType,
     Trace,
     TraceInfo,
+    is_sha256,
     new_assessment_id,
+    parse_attachment_reference,
 )
 from tracemark.exceptions import InvalidInputError, NotFoundError
 from tracemark.tracing._errors import logger
@@ -250,6 +252,43 @@ class TracingClient:
             if not self._tracer.flush(_FLUSH_BEFORE_READ_S):
                 raise
         return self.store.get_trace(trace_id)
+
+    def get_trace_attachment(self, trace_id: str, reference_or_sha256: str) -> bytes:
+        """Return the bytes of media a span of the trace refers to (an image sent to a model).
+
+        Inline media in a chat request is stored once as an attachment; the span holds a
+        reference to it, such as ``tracemark-attachment:sha256:<hex>?type=image/png&size=N``.
+
+        Example:
+            >>> import tracemark as tm
+            >>> client = tm.TracemarkClient()
+            >>> span = client.get_trace(trace_id).search_spans(span_type="CHAT_MODEL")[0]
+            >>> url = span.inputs["messages"][0]["content"][1]["image_url"]["url"]
+            >>> png = client.get_trace_attachment(trace_id, url)
+
+        Args:
+            trace_id: The trace holding the attachment.
+            reference_or_sha256: The reference found in the span, or the content's SHA-256
+                in 64 lowercase hex digits.
+
+        Raises:
+            InvalidInputError: The reference is neither an attachment reference nor a digest.
+            NotFoundError: The trace holds no such attachment.
+        """
+        parsed = parse_attachment_reference(reference_or_sha256)
+        sha256 = parsed[0] if parsed is not None else reference_or_sha256
+        if not is_sha256(sha256):
+            raise InvalidInputError(
+                f"expected an attachment reference or a SHA-256 digest, "
+                f"got {reference_or_sha256!r}",
+                field="reference_or_sha256",
+            )
+        try:
+            return self.store.get_trace_attachment(trace_id, sha256).data
+        except NotFoundError:
+            if not self._tracer.flush(_FLUSH_BEFORE_READ_S):
+                raise
+        return self.store.get_trace_attachment(trace_id, sha256).data
 
     def search_traces(
         self,

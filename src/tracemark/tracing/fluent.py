@@ -24,6 +24,7 @@ __all__ = [
     "get_current_active_span",
     "get_last_active_trace_id",
     "get_trace",
+    "get_trace_attachment",
     "log_expectation",
     "log_feedback",
     "override_feedback",
@@ -70,3 +71,4 @@ override_feedback = _on_default_client(TracingClient.override_feedback)
 get_assessment = _on_default_client(TracingClient.get_assessment)
 update_assessment = _on_default_client(TracingClient.update_assessment)
 delete_assessment = _on_default_client(TracingClient.delete_assessment)
+get_trace_attachment = _on_default_client(TracingClient.get_trace_attachment)

@@ -1,7 +1,16 @@
-import type { ChatMessage, Document } from "../lib/chat";
-import { formatValue } from "../lib/format";
+import { api } from "../api";
+import type { ChatImage, ChatMessage, Document } from "../lib/chat";
+import { formatBytes, formatValue } from "../lib/format";
 
-export function ChatView({ messages }: { messages: ChatMessage[] }) {
+function imageLabel(image: ChatImage): string {
+  return image.size === undefined ? image.mediaType : `${image.mediaType}, ${formatBytes(image.size)}`;
+}
+
+/**
+ * A conversation. With `traceId`, the images its messages sent are loaded from that trace's
+ * attachments; without it they are named only.
+ */
+export function ChatView({ messages, traceId }: { messages: ChatMessage[]; traceId?: string }) {
   return (
     <div className="chat" aria-label="conversation">
       {messages.map((m, i) => (
@@ -12,6 +21,27 @@ export function ChatView({ messages }: { messages: ChatMessage[] }) {
             {m.toolCallId ? ` · result of ${m.toolCallId}` : ""}
           </div>
           {m.content && <div className="content">{m.content}</div>}
+          {m.images.length > 0 && (
+            <div className="chat-images">
+              {m.images.map((image, j) =>
+                traceId ? (
+                  <a key={j} href={api.attachmentUrl(traceId, image.sha256)} target="_blank" rel="noreferrer">
+                    <img
+                      className="chat-image"
+                      src={api.attachmentUrl(traceId, image.sha256)}
+                      alt={`image (${imageLabel(image)})`}
+                      title={imageLabel(image)}
+                      loading="lazy"
+                    />
+                  </a>
+                ) : (
+                  <span key={j} className="muted small">
+                    [image: {imageLabel(image)}]
+                  </span>
+                ),
+              )}
+            </div>
+          )}
           {m.toolCalls.map((call, j) => (
             <div key={j} className="toolcall" data-testid="tool-call">
               <div>

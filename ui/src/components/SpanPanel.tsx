@@ -113,7 +113,7 @@ export function SpanPanel({ span, payload }: Props) {
               </button>
             ))}
           </div>
-          {tab === "chat" && chat && <ChatView messages={chat} />}
+          {tab === "chat" && chat && <ChatView messages={chat} traceId={span.trace_id} />}
           {tab === "documents" && documents && <DocumentList documents={documents} />}
           {tab === "io" && (
             <>

@@ -7,12 +7,20 @@ export interface ToolCall {
   arguments: string;
 }
 
+/** An image a message sent, stored as an attachment of the trace (see `parseAttachment`). */
+export interface ChatImage {
+  sha256: string;
+  mediaType: string;
+  size?: number;
+}
+
 export interface ChatMessage {
   role: string;
   content: string;
   name?: string;
   toolCalls: ToolCall[];
   toolCallId?: string;
+  images: ChatImage[];
 }
 
 export interface Document {
@@ -25,6 +33,44 @@ export interface Document {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
+const ATTACHMENT = /^tracemark-attachment:sha256:([0-9a-f]{64})(?:\?type=([^&\s]*)(?:&size=(\d+))?)?$/;
+
+/**
+ * The attachment a span payload refers to in place of inline media, such as
+ * `tracemark-attachment:sha256:<hex>?type=image/png&size=48213`, or null.
+ */
+export function parseAttachment(value: unknown): ChatImage | null {
+  if (typeof value !== "string") return null;
+  const found = ATTACHMENT.exec(value);
+  if (!found) return null;
+  return {
+    sha256: found[1],
+    mediaType: found[2] || "application/octet-stream",
+    size: found[3] === undefined ? undefined : Number(found[3]),
+  };
+}
+
+/** The stored image of a content part: OpenAI `image_url` or an Anthropic `image` block. */
+function partImage(part: Obj): ChatImage | null {
+  if (part.type === "image_url") {
+    const url = isObj(part.image_url) ? part.image_url.url : part.image_url;
+    return parseAttachment(url);
+  }
+  if (part.type === "image" && isObj(part.source)) return parseAttachment(part.source.data);
+  if (part.type === "input_image") return parseAttachment(part.image_url);
+  return null;
+}
+
+function images(content: unknown): ChatImage[] {
+  if (!Array.isArray(content)) return [];
+  const found: ChatImage[] = [];
+  for (const part of content) {
+    const image = isObj(part) ? partImage(part) : null;
+    if (image?.mediaType.startsWith("image/")) found.push(image);
+  }
+  return found;
+}
+
 function text(content: unknown): string {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
@@ -34,6 +80,7 @@ function text(content: unknown): string {
         if (typeof part === "string") return part;
         if (isObj(part)) {
           if (typeof part.text === "string") return part.text;
+          if (partImage(part)?.mediaType.startsWith("image/")) return ""; // shown as an image
           if (part.type === "image_url") return "[image]";
           if (part.type === "tool_result") return text(part.content);
         }
@@ -95,6 +142,7 @@ export function asMessage(value: unknown): ChatMessage | null {
     name: typeof value.name === "string" ? value.name : undefined,
     toolCalls: toolCalls(value),
     toolCallId,
+    images: images(value.content),
   };
 }
 

@@ -2,7 +2,7 @@ import { cleanup, render, screen } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatView, DocumentList } from "../components/ChatView";
 import { SpanPanel } from "../components/SpanPanel";
-import { extractChat, extractDocuments } from "../lib/chat";
+import { extractChat, extractDocuments, parseAttachment } from "../lib/chat";
 import type { Span } from "../types";
 
 afterEach(cleanup);
@@ -40,6 +40,31 @@ describe("chat extraction", () => {
     expect(chat[1].toolCalls[0].name).toBe("search");
   });
 
+  it("reads images stored as attachments, OpenAI and Anthropic style", () => {
+    const sha = "ab".repeat(32);
+    const ref = `tracemark-attachment:sha256:${sha}?type=image/png&size=2048`;
+    const chat = extractChat(
+      [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "What is this?" },
+            { type: "image_url", image_url: { url: ref } },
+            { type: "image", source: { type: "base64", media_type: "image/png", data: ref } },
+            { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+          ],
+        },
+      ],
+      null,
+    )!;
+    expect(chat[0].content).toBe("What is this?\n[image]");
+    expect(chat[0].images).toEqual([
+      { sha256: sha, mediaType: "image/png", size: 2048 },
+      { sha256: sha, mediaType: "image/png", size: 2048 },
+    ]);
+    expect(parseAttachment("[image/png base64: 8 bytes, sha256:00]")).toBeNull();
+  });
+
   it("returns null for payloads that are not chats", () => {
     expect(extractChat({ query: "x" }, [{ page_content: "doc" }])).toBeNull();
     expect(extractChat({ role: "nobody", content: "x" }, null)).toBeNull();
@@ -60,6 +85,22 @@ describe("chat rendering", () => {
     expect(screen.getByTestId("tool-call").textContent).toContain("calls lookup_order");
     expect(screen.getByText("It has shipped.")).toBeTruthy();
     expect(screen.getByText(/result of call_1/)).toBeTruthy();
+  });
+
+  it("loads attachment images from the trace's attachments endpoint", () => {
+    const sha = "cd".repeat(32);
+    const messages = extractChat(
+      [{ role: "user", content: [{ type: "image_url", image_url: { url: `tracemark-attachment:sha256:${sha}?type=image/jpeg&size=10` } }] }],
+      null,
+    )!;
+    render(<ChatView messages={messages} traceId={"f".repeat(32)} />);
+    const img = screen.getByRole("img");
+    expect(img.getAttribute("src")).toBe(`/api/v1/traces/${"f".repeat(32)}/attachments/${sha}`);
+    expect(img.getAttribute("alt")).toBe("image (image/jpeg, 10 B)");
+    cleanup();
+    render(<ChatView messages={messages} />);
+    expect(screen.queryByRole("img")).toBeNull();
+    expect(screen.getByText("[image: image/jpeg, 10 B]")).toBeTruthy();
   });
 
   it("renders documents with their metadata", () => {

@@ -1,7 +1,9 @@
-"""Traces and assessments under /api/v1: batch ingest, get, search, delete, tags."""
+"""Traces and assessments under /api/v1: batch ingest, get, search, delete, tags, attachments."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import time
 import uuid
@@ -11,7 +13,15 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tracemark.entities.trace import Assessment, AssessmentSource, Span, Trace, TraceInfo
+from tracemark.entities.trace import (
+    MAX_ATTACHMENT_BYTES,
+    Assessment,
+    AssessmentSource,
+    Attachment,
+    Span,
+    Trace,
+    TraceInfo,
+)
 from tracemark.exceptions import InvalidInputError
 from tracemark.server.schemas import (
     INT64_MAX,
@@ -26,6 +36,10 @@ router = APIRouter(prefix="/api/v1", tags=["traces"])
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+# Base64 text of an attachment at the size limit, padding included.
+_MAX_ATTACHMENT_BASE64 = 4 * -(-MAX_ATTACHMENT_BYTES // 3)
+# Media types a browser may show inline; anything else is served as a download.
+_INLINE_MEDIA = re.compile(r"^(?:image/(?!svg)|audio/|video/)")
 
 
 def _store(request: Request) -> Any:
@@ -63,8 +77,42 @@ def parse_traces(payload: Any) -> list[Trace]:
                     raise InvalidInputError(
                         f"{field}.{name} must be between 0 and 2**63 - 1", field=f"{field}.{name}"
                     )
-        traces.append(Trace(info, spans))
+        trace = Trace(info, spans)
+        if item.get("attachments") is not None:
+            trace.attachments = _parse_attachments(item["attachments"], f"{where}.attachments")
+        traces.append(trace)
     return traces
+
+
+def _parse_attachments(items: Any, where: str) -> list[Attachment]:
+    """Decode `[{"sha256", "media_type", "data": base64}]`; the store checks the digests."""
+    if not isinstance(items, list):
+        raise InvalidInputError(f"{where} must be a list", field=where)
+    attachments = []
+    for k, item in enumerate(items):
+        field = f"{where}[{k}]"
+        if not isinstance(item, dict):
+            raise InvalidInputError(f"{field} must be an object", field=field)
+        sha, media_type, text = item.get("sha256"), item.get("media_type"), item.get("data")
+        if not isinstance(sha, str) or not isinstance(media_type, str):
+            raise InvalidInputError(
+                f"{field}.sha256 and {field}.media_type must be strings", field=field
+            )
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{field}.data must be base64 text", field=f"{field}.data")
+        if len(text) > _MAX_ATTACHMENT_BASE64:
+            raise InvalidInputError(
+                f"{field}.data is larger than the limit of {MAX_ATTACHMENT_BYTES} bytes",
+                field=f"{field}.data",
+            )
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInputError(
+                f"{field}.data is not valid base64", field=f"{field}.data"
+            ) from None
+        attachments.append(Attachment(sha, media_type, data))
+    return attachments
 
 
 @router.post("/traces")
@@ -104,6 +152,25 @@ def get_trace(trace_id: str, request: Request, payloads: bool = True) -> Respons
 def get_span(trace_id: str, span_id: str, request: Request) -> Response:
     """Return one span of a trace with its inputs and outputs."""
     return _json(_store(request).get_span(trace_id, span_id).to_dict(raw_payloads=True))
+
+
+@router.get("/traces/{trace_id}/attachments/{sha256}", response_class=Response)
+def get_trace_attachment(trace_id: str, sha256: str, request: Request) -> Response:
+    """Return an attachment of a trace (media a span refers to) with its media type.
+
+    Only attachments the trace holds are returned; the others are 404 like unknown ones.
+    """
+    attachment = _store(request).get_trace_attachment(trace_id, sha256)
+    headers = {
+        # The content never changes under its digest.
+        "cache-control": "private, max-age=31536000, immutable",
+        # Stored media comes from traced requests: never run it as a page of this origin.
+        "content-security-policy": "default-src 'none'; sandbox",
+        "x-content-type-options": "nosniff",
+    }
+    if not _INLINE_MEDIA.match(attachment.media_type):
+        headers["content-disposition"] = f'attachment; filename="{sha256}"'
+    return Response(attachment.data, media_type=attachment.media_type, headers=headers)
 
 
 def _json(data: Any) -> Response:

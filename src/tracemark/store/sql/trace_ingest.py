@@ -14,12 +14,16 @@ JSON string, ``{"$tracemark.json_text": "<the text>"}`` (`json_in`), and unwrapp
 taken for a wrapper. Plain text columns cannot hold NUL characters at all, so those become
 U+FFFD there (`no_nul`).
 
+Attachments (media the spans refer to) are checked against their SHA-256 here and written
+by `trace_attachments`, once per content.
+
 Merging, when a trace's spans arrive in several batches: see `merge_info`.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +32,16 @@ from typing import Any
 
 import orjson
 
-from tracemark.entities.trace import Span, SpanStatusCode, Trace, TraceStatus
+from tracemark.entities.trace import (
+    MAX_ATTACHMENT_BYTES,
+    Attachment,
+    Span,
+    SpanStatusCode,
+    Trace,
+    TraceStatus,
+    is_sha256,
+    media_type_or_default,
+)
 from tracemark.exceptions import InvalidInputError
 from tracemark.store import validation
 from tracemark.store.sql import schema as t
@@ -152,6 +165,7 @@ class PreparedTrace:
     tags: list[tuple[str, str]] = field(default_factory=list)
     metadata: list[tuple[str, str]] = field(default_factory=list)
     has_root: bool = False  # holds a span without a parent
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 def prepare_trace(
@@ -272,7 +286,55 @@ def prepare_trace(
             row[key] = no_nul(row[key])
         tags = [(k, no_nul(v)) for k, v in tags]
         metadata = [(k, no_nul(v)) for k, v in metadata]
-    return PreparedTrace(row, span_rows, span_objects, payloads, tags, metadata, has_root)
+    attachments = _check_attachments(trace.attachments, tid) if trace.attachments else []
+    return PreparedTrace(
+        row, span_rows, span_objects, payloads, tags, metadata, has_root, attachments
+    )
+
+
+def _check_attachments(attachments: Any, tid: str) -> list[Attachment]:
+    """Check a trace's attachments: well-formed, not too large, true to their digest."""
+    if not isinstance(attachments, (list, tuple)):
+        raise InvalidInputError(
+            f"trace {tid}: attachments must be a list of Attachment", field="attachments"
+        )
+    checked: list[Attachment] = []
+    for attachment in attachments:
+        if not isinstance(attachment, Attachment):
+            raise InvalidInputError(
+                f"trace {tid}: attachments must be Attachment objects, "
+                f"got {type(attachment).__name__}",
+                field="attachments",
+            )
+        sha, data, media_type = attachment.sha256, attachment.data, attachment.media_type
+        if not is_sha256(sha):
+            raise InvalidInputError(
+                f"trace {tid}: attachment sha256 must be 64 lowercase hex characters, got {sha!r}",
+                field="attachments.sha256",
+            )
+        if not isinstance(media_type, str) or media_type_or_default(media_type) != media_type:
+            raise InvalidInputError(
+                f"trace {tid}: attachment {sha}: media type {media_type!r} is not a lowercase "
+                "type/subtype",
+                field="attachments.media_type",
+            )
+        if not isinstance(data, bytes):
+            raise InvalidInputError(
+                f"trace {tid}: attachment {sha}: data must be bytes", field="attachments.data"
+            )
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise InvalidInputError(
+                f"trace {tid}: attachment {sha} has {len(data)} bytes, more than the limit of "
+                f"{MAX_ATTACHMENT_BYTES}",
+                field="attachments.data",
+            )
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise InvalidInputError(
+                f"trace {tid}: attachment {sha} does not match the SHA-256 of its data",
+                field="attachments.sha256",
+            )
+        checked.append(attachment)
+    return checked
 
 
 def _check_info(info: Any, tid: str) -> None:
@@ -371,6 +433,7 @@ class Batch:
     infos: dict[str, dict[str, Any]] = field(default_factory=dict)  # trace_info rows by id
     spans: list[tuple[Any, ...]] = field(default_factory=list)  # only spans not yet stored
     files: list[tuple[str, bytes]] = field(default_factory=list)  # (reference, gzip bytes)
+    attachments: list[tuple[str, Attachment]] = field(default_factory=list)  # (trace id, ...)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)  # (trace, key) -> value
     metadata: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -415,6 +478,7 @@ def fold_batch(
         if p.payloads:
             for row in added:
                 batch.files.extend(p.payloads.get(row[_SPAN_ID_INDEX], ()))
+        batch.attachments.extend((tid, attachment) for attachment in p.attachments)
         for key, value in p.tags:
             batch.tags[(tid, key)] = value
         for key, value in p.metadata:

@@ -4,7 +4,8 @@
 batch in Python, then one transaction writes it with one bulk statement per table and no
 per-row queries. Reading a trace is one query for its info row (plus one per child table:
 tags, metadata, assessments) and one for all its spans, with or without their payloads
-(`trace_read`); `get_span` reads one span whole.
+(`trace_read`); `get_span` reads one span whole. Media the spans refer to is stored in the
+artifact store once per content (`trace_attachments`); `get_trace_attachment` reads it.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from sqlalchemy import (
     Integer,
     bindparam,
     delete,
-    or_,
     select,
 )
 
-from tracemark.entities.trace import Assessment, Span, Trace, TraceInfo
+from tracemark.entities.trace import Assessment, Attachment, Span, Trace, TraceInfo
 from tracemark.exceptions import InvalidInputError, NotFoundError
 from tracemark.store import validation
 from tracemark.store.artifacts import LocalArtifactRepository
 from tracemark.store.sql import schema as t
 from tracemark.store.sql.assessments import AssessmentStoreMixin, assessment_from_row
+from tracemark.store.sql.trace_attachments import AttachmentFiles, check_sha256
 from tracemark.store.sql.trace_ingest import (
     INFO_COLUMNS,
     SPAN_COLUMNS,
@@ -203,8 +204,9 @@ class TraceStoreMixin(AssessmentStoreMixin):
         Spans of a trace may come in several batches: spans already stored are ignored and
         the trace row is merged (`trace_ingest.merge_info` gives the rules). Tags are
         upserted; metadata is write-once (the first value of a key stays). Inputs or
-        outputs over `INLINE_PAYLOAD_LIMIT` bytes are written compressed to the artifact
-        store before the transaction commits, and removed again if it fails.
+        outputs over `INLINE_PAYLOAD_LIMIT` bytes, and the traces' attachments (once per
+        content), are written to the artifact store before the transaction commits, and
+        removed again if it fails.
 
         Args:
             traces: The traces, each with its info and (some of) its spans.
@@ -222,6 +224,8 @@ class TraceStoreMixin(AssessmentStoreMixin):
         if not prepared:
             return
         written: list[str] = []
+        attached: list[str] = []
+        files = AttachmentFiles(self.artifact_root)
         try:
             with self._write() as conn:
                 self._require_experiments(conn, {p.info["experiment_id"] for p in prepared})
@@ -232,11 +236,14 @@ class TraceStoreMixin(AssessmentStoreMixin):
                 for ref, data in batch.files:
                     repository.write_bytes(ref, data)
                     written.append(ref)
+                for trace_id, attachment in batch.attachments:
+                    files.write(trace_id, attachment, attached)
         except BaseException:
             for ref in written:
                 path = os.path.join(self.artifact_root, ref)
                 if os.path.exists(path):
                     os.unlink(path)
+            files.undo(attached)
             raise
 
     def _require_experiments(self, conn: Connection, ids: set[int]) -> None:
@@ -349,6 +356,26 @@ class TraceStoreMixin(AssessmentStoreMixin):
         if not rows:
             raise NotFoundError(f"span {span_id!r} of trace {trace_id!r} does not exist")
         return reader.spans(rows, trace_id, include_payloads=True)[0]
+
+    def get_trace_attachment(self, trace_id: str, sha256: str) -> Attachment:
+        """Return an attachment of a trace (media a span refers to), with its media type.
+
+        Example::
+
+            store.get_trace_attachment(trace_id, "9f86d081884c7d65...").media_type
+
+        Args:
+            trace_id: The trace's 32-hex-digit id.
+            sha256: The attachment's SHA-256 digest, 64 lowercase hex digits.
+
+        Raises:
+            InvalidInputError: An id is malformed.
+            NotFoundError: The trace holds no such attachment (or does not exist).
+            StoreError: The attachment's bytes are missing from the artifact store.
+        """
+        check_trace_id(trace_id)
+        check_sha256(sha256)
+        return AttachmentFiles(self.artifact_root).read(trace_id, sha256)
 
     def _load_trace_infos(self, conn: Connection, rows: Sequence[Any]) -> list[TraceInfo]:
         """Build TraceInfos with tags, metadata and assessments: one query per child table."""
@@ -479,26 +506,20 @@ class TraceStoreMixin(AssessmentStoreMixin):
                 )
             ids = [check_trace_id(i) for i in trace_ids]
             batches = list(_chunks(list(dict.fromkeys(ids))))
-        s = t.spans.c
         deleted = 0
-        with_files: set[str] = set()
+        doomed: list[str] = []
         with self._write() as conn:
             for batch in batches:
                 where = conditions if batch is None else [*conditions, ti.trace_id.in_(batch)]
-                doomed = select(ti.trace_id).where(*where)
-                with_files.update(
-                    conn.scalars(
-                        select(s.trace_id)
-                        .distinct()
-                        .where(
-                            s.trace_id.in_(doomed),
-                            or_(s.inputs_ref.is_not(None), s.outputs_ref.is_not(None)),
-                        )
-                    )
-                )
+                doomed.extend(conn.scalars(select(ti.trace_id).where(*where)))
                 deleted += conn.execute(delete(t.trace_info).where(*where)).rowcount
-        for tid in with_files:
-            shutil.rmtree(os.path.join(self.artifact_root, TRACES_DIR, tid), ignore_errors=True)
+        # Large payloads and attachment listings live in one folder per trace.
+        files = AttachmentFiles(self.artifact_root)
+        for tid in doomed:
+            folder = os.path.join(self.artifact_root, TRACES_DIR, tid)
+            if os.path.isdir(folder):
+                files.release(tid)
+                shutil.rmtree(folder, ignore_errors=True)
         return deleted
 
     # -- trace tags -----------------------------------------------------------------
