@@ -246,3 +246,88 @@ def test_signature_verification_rejects_tampering_and_replays():
     assert not tm.verify_webhook_signature("other", body, stamp, signature, now=now)
     assert not tm.verify_webhook_signature(SECRET, body, stamp, signature, now=now + 3600)
     assert not tm.verify_webhook_signature(SECRET, body, "soon", signature, now=now)
+
+
+def test_pending_deliveries_are_resumed_once_after_a_restart(store_uri, receiver, monkeypatch):
+    from tracemark.store.sql.store import SqlStore
+
+    # The first attempt fails and the next one is an hour away: then the process "stops".
+    monkeypatch.setenv("TRACEMARK_WEBHOOK_RETRY_BACKOFF_S", "3600")
+    target = receiver(fail_first=1)
+    before = SqlStore(store_uri)
+    hook = before.create_webhook("h", target.url, ["prompt_version.created"], secret=SECRET)
+    before.create_prompt_version("qa", "x")
+    deadline = time.monotonic() + 10
+    while len(target.headers) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (pending,) = before.list_webhook_deliveries(hook.webhook_id)
+    assert (pending.status, pending.attempts) == ("PENDING", 1)
+    # Two minutes pass (the log is aged by hand), then the process is gone.
+    from sqlalchemy import update
+
+    from tracemark.store.sql import schema
+
+    with before.engine.begin() as conn:
+        conn.execute(
+            update(schema.webhook_deliveries).values(
+                last_attempt_time=schema.webhook_deliveries.c.last_attempt_time - 120_000
+            )
+        )
+    before.close()
+
+    # Two processes start together on the same database: the delivery is sent once.
+    first, second = SqlStore(store_uri), SqlStore(store_uri)
+    try:
+        assert first.resume_webhook_deliveries(idle_ms=600_000) == 0  # not idle that long
+        assert first.resume_webhook_deliveries() + second.resume_webhook_deliveries() == 1
+        first.webhooks.flush(10)
+        second.webhooks.flush(10)
+        (done,) = first.list_webhook_deliveries(hook.webhook_id)
+        assert (done.status, done.attempts, done.response_status) == ("SUCCEEDED", 2, 204)
+        assert [e["id"] for e in target.events] == [done.delivery_id]
+        assert target.verified == [True]
+        assert first.resume_webhook_deliveries() == 0
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_starting_server_resumes_the_deliveries_left_pending(tmp_path, receiver, monkeypatch):
+    from conftest import LiveServer
+    from sqlalchemy import update
+
+    from tracemark.store.sql import schema
+    from tracemark.store.sql.store import SqlStore
+
+    monkeypatch.setenv("TRACEMARK_WEBHOOK_RETRY_BACKOFF_S", "3600")
+    target = receiver(fail_first=1)
+    uri = f"sqlite:///{tmp_path / 'hooks.db'}"
+    store = SqlStore(uri)
+    hook = store.create_webhook("h", target.url, ["prompt.created"], secret=SECRET)
+    store.create_prompt_version("qa", "x")
+    deadline = time.monotonic() + 10
+    while len(target.headers) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(schema.webhook_deliveries).values(
+                last_attempt_time=schema.webhook_deliveries.c.last_attempt_time - 120_000
+            )
+        )
+    store.close()
+
+    server = LiveServer(uri, str(tmp_path / "artifacts"))
+    try:
+        deadline = time.monotonic() + 20
+        while not target.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [e["event"] for e in target.events] == ["prompt.created"]
+        assert target.verified == [True]
+    finally:
+        server.stop()
+    reader = SqlStore(uri)
+    try:
+        (done,) = reader.list_webhook_deliveries(hook.webhook_id)
+        assert (done.status, done.attempts) == ("SUCCEEDED", 2)
+    finally:
+        reader.close()

@@ -185,14 +185,29 @@ def commit_batch(scorer_id: str, body: CommitBatch, request: Request) -> dict[st
 
 
 @asynccontextmanager
+def _resume_webhooks(store: Any) -> None:
+    """Send again the webhook deliveries a previous server process left pending."""
+    resume = getattr(store, "resume_webhook_deliveries", None)
+    if resume is None:
+        return
+    try:
+        resume()
+    except Exception:  # the server must start even if the delivery log cannot be read
+        logger.exception("tracemark: could not resume pending webhook deliveries")
+
+
 async def background_scoring(app: FastAPI) -> AsyncIterator[None]:
-    """Run the scoring worker on a thread of this server process when scoring is on.
+    """Start the server's background work: pending webhook deliveries, then scoring.
+
+    Deliveries a previous process left pending are sent again; the scoring worker runs on
+    a thread of this process when scoring is on.
 
     With several server processes each scores; the scorers' leases and the compare-and-set
     commit keep every trace scored once.
     """
     from tracemark.config import SERVER_SCORE
 
+    _resume_webhooks(app.state.store)
     if not SERVER_SCORE.get():
         yield
         return

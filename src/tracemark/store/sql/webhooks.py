@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, func, select, update
 
 from tracemark.entities.webhook import (
     DeliveryStatus,
@@ -265,6 +265,62 @@ class WebhookStoreMixin:
                 )
             )
         return Job(0.0, delivery_id, row.url, row.secret, event, body)
+
+    def resume_webhook_deliveries(self, *, idle_ms: int = 60_000) -> int:
+        """Queue again the deliveries left PENDING by a process that stopped; return how many.
+
+        A delivery counts as left behind when its last attempt (or its creation) is older
+        than `idle_ms`; each is claimed with a compare-and-set on its last attempt time, so
+        several server processes starting together resume it once. Deliveries are
+        at-least-once: a receiver recognises a repeat by its `X-Tracemark-Delivery` id.
+
+        Args:
+            idle_ms: How long a pending delivery must have been untouched.
+        """
+        cutoff = now_ms() - idle_ms
+        touched = func.coalesce(_wd.last_attempt_time, _wd.creation_time)
+        with self._read() as conn:
+            rows = conn.execute(
+                select(
+                    _wd.delivery_id,
+                    _wd.event,
+                    _wd.payload,
+                    _wd.attempts,
+                    _wd.last_attempt_time,
+                    _wh.url,
+                    _wh.secret,
+                )
+                .join(t.webhooks, _wh.webhook_id == _wd.webhook_id)
+                .where(
+                    _wd.status == DeliveryStatus.PENDING,
+                    _wh.status == WebhookStatus.ACTIVE,
+                    touched < cutoff,
+                )
+                .order_by(_wd.creation_time)
+            ).all()
+        resumed = 0
+        for row in rows:
+            claim = (
+                update(t.webhook_deliveries)
+                .where(
+                    _wd.delivery_id == row.delivery_id,
+                    _wd.status == DeliveryStatus.PENDING,
+                    _wd.last_attempt_time.is_(None)
+                    if row.last_attempt_time is None
+                    else _wd.last_attempt_time == row.last_attempt_time,
+                )
+                .values(last_attempt_time=now_ms())
+            )
+            with self._write() as conn:
+                if conn.execute(claim).rowcount != 1:
+                    continue  # another process took it
+            job = Job(0.0, row.delivery_id, row.url, row.secret, row.event, row.payload.encode())
+            job.attempts = row.attempts
+            self.webhooks.submit(job)
+            resumed += 1
+        if resumed:
+            logger.info("tracemark: resumed %d pending webhook deliveries", resumed)
+        return resumed
 
     def _record_attempt(
         self, delivery_id: str, outcome: Attempt, attempts: int, final: bool
