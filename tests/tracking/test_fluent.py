@@ -206,3 +206,18 @@ def test_resume_run_by_id(tracking):
         tm.log_metric("b", 2)
     stored = tm.get_run(run.run_id)
     assert stored.metrics == {"a": 1, "b": 2} and stored.status == "FINISHED"
+
+
+def test_a_nul_character_is_bad_input_on_postgresql_never_a_store_failure(tracking, request):
+    tm = tracking
+    from tracemark.exceptions import InvalidInputError
+
+    if "postgresql" not in request.node.callspec.params["tracking_uri"]:
+        tm.create_experiment("bad\x00name")  # SQLite keeps the text as given
+        assert tm.get_experiment_by_name("bad\x00name") is not None
+        return
+    with pytest.raises(InvalidInputError, match="NUL character"):
+        tm.create_experiment("bad\x00name")
+    with tm.start_run(), pytest.raises(InvalidInputError, match="NUL character"):
+        tm.set_tag("note", "a\x00b")
+    assert [e.name for e in tm.search_experiments() if "bad" in e.name] == []

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from tracemark.entities import Experiment, LifecycleStage, Metric, Param, Run, RunStatus, RunTag
 from tracemark.exceptions import (
@@ -122,14 +122,14 @@ class SqlStore(
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _refused_values(), self.engine.connect() as conn:
             conn.execution_options(**{WRITE: True})
             with conn.begin():
                 yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with _refused_values(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def _insert(self, table: Any) -> Any:
@@ -616,3 +616,18 @@ _NOUNS = ("otter", "finch", "maple", "comet", "delta", "falcon", "harbor", "lynx
 def _generated_run_name(run_id: str) -> str:
     n = int(run_id[:8], 16)
     return f"{_ADJECTIVES[n % 10]}-{_NOUNS[(n // 10) % 10]}-{n % 1000}"
+
+
+@contextmanager
+def _refused_values() -> Iterator[None]:
+    """Turn a value the database refuses into an InvalidInputError (the caller's input).
+
+    PostgreSQL refuses a NUL character in text and numbers out of a column's range.
+    """
+    try:
+        yield
+    except DataError as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        if "0x00" in reason or "NUL" in reason:
+            reason = "text contains a NUL character (\\x00), which the database cannot store"
+        raise InvalidInputError(f"the database refused a value: {reason}") from exc
