@@ -113,3 +113,29 @@ def test_child_on_a_worker_thread_may_outlive_the_root(
     t.join()
     [trace] = exporter.traces
     assert [c.outputs for c in trace.root.children] == ["late"]
+
+
+def test_suppress_records_nothing_inside_and_restores_the_current_span(
+    tracer: Tracer, exporter: InMemoryExporter
+) -> None:
+    from tracemark.tracing import suppress
+
+    @tracer.trace
+    def step(i: int) -> int:
+        return i
+
+    with suppress():
+        step(1)  # would be a trace of its own
+    with tracer.start_span("root") as root:
+        step(2)
+        with suppress():
+            step(3)  # would nest under root
+            assert tracer.get_current_active_span() is not root
+        assert tracer.get_current_active_span() is root
+    step(4)
+    trees = [span_tree(t) for t in exporter.traces]
+    assert [(t["name"], [c["outputs"] for c in t.get("children", [])]) for t in trees] == [
+        ("root", [2]),
+        ("step", []),
+    ]
+    assert trees[1]["outputs"] == 4

@@ -1,11 +1,11 @@
 """The tracing SDK: spans, `@trace`, context propagation, sampling, masking and export.
 
 `tm.tracing` holds what most users only touch for tuning: `configure`, `flush`, `stats`,
-`wrap_context`, `TracedThreadPoolExecutor` and the built-in `redact_secrets` mask. The
-everyday names (`trace`, `start_span`, ...) are re-exported from `tracemark` itself.
+`wrap_context`, `TracedThreadPoolExecutor`, `suppress` and the built-in `redact_secrets`
+mask. The everyday names (`trace`, `start_span`, ...) are re-exported from `tracemark`.
 """
 
-from tracemark.tracing._context import TracedThreadPoolExecutor, wrap_context
+from tracemark.tracing._context import TracedThreadPoolExecutor, suppress, wrap_context
 from tracemark.tracing._export import ExportStats, StoreExporter, TraceExporter
 from tracemark.tracing._mask import redact_secrets
 from tracemark.tracing._span import LiveSpan, NonRecordingSpan
@@ -37,6 +37,7 @@ __all__ = [
     "redact_secrets",
     "start_span",
     "stats",
+    "suppress",
     "trace",
     "update_current_trace",
     "wrap_context",

@@ -7,16 +7,17 @@ asyncio tasks copy the context when they are created, so spans nest across `awai
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from tracemark.tracing._span import LiveSpan, NonRecordingSpan
 
-__all__ = ["CURRENT_SPAN", "TracedThreadPoolExecutor", "wrap_context"]
+__all__ = ["CURRENT_SPAN", "TracedThreadPoolExecutor", "suppress", "wrap_context"]
 
 T = TypeVar("T")
 
@@ -60,3 +61,22 @@ class TracedThreadPoolExecutor(ThreadPoolExecutor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule `fn(*args, **kwargs)` in a copy of the caller's context."""
         return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def suppress() -> Iterator[None]:
+    """Record nothing inside the block: no spans, no traces, autolog integrations included.
+
+    For calls that should stay out of the application's traces, such as health checks or
+    an evaluation's own judge model calls. Spans started inside are non-recording; what
+    was current before the block is current again after it.
+
+    Example:
+        >>> import tracemark as tm
+        >>> with tm.tracing.suppress():
+        ...     pass  # nothing traced here
+    """
+    from tracemark.tracing._span import NonRecordingSpan
+
+    with NonRecordingSpan():
+        yield

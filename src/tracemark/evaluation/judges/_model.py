@@ -17,14 +17,13 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from tracemark import config
 from tracemark.evaluation import _usage
 from tracemark.evaluation.judges._providers import ModelResponse, Provider, provider_named
 from tracemark.exceptions import InvalidInputError, TracemarkError
+from tracemark.tracing._context import suppress
 
 __all__ = ["JudgeModel", "ModelResponse", "describe_error", "get_judge_model", "parse_model_uri"]
 
@@ -217,7 +216,7 @@ class JudgeModel:
         with self._semaphore:
             start_ns = time.time_ns()
             try:
-                with _untraced():
+                with suppress():  # the judge's own SDK call stays out of app traces
                     response = self.provider.call(client, self.model, messages, tools, json_schema)
             except Exception as exc:
                 self._record(name, messages, None, start_ns, error=describe_error(exc))
@@ -275,19 +274,6 @@ def _refuses_schema(exc: BaseException) -> bool:
     return getattr(exc, "status_code", None) in (400, 422) and (
         "response_format" in text or "json_schema" in text
     )
-
-
-@contextmanager
-def _untraced() -> Iterator[None]:
-    """Keep the judge's own SDK call out of the application's traces (autolog).
-
-    A non-recording current span makes every span started under it non-recording too, the
-    autolog integrations' spans included.
-    """
-    from tracemark.tracing._span import NonRecordingSpan
-
-    with NonRecordingSpan():
-        yield
 
 
 def describe_error(exc: BaseException) -> str:
