@@ -241,14 +241,16 @@ def clear_database():
 
 @pytest.fixture
 def start_server(tmp_path, sqlite_template: str):
-    """Start extra live servers over fresh SQLite files; all are stopped afterwards."""
+    """Start extra live servers (over fresh SQLite files unless given); all stopped afterwards."""
     servers: list[LiveServer] = []
 
-    def start(*, token: str | None = None) -> LiveServer:
+    def start(*, token: str | None = None, db_uri: str | None = None) -> LiveServer:
         folder = tmp_path / f"server-{len(servers)}"
         folder.mkdir()
         server = LiveServer(
-            _fresh_sqlite(folder, sqlite_template), str(folder / "artifacts"), token=token
+            db_uri or _fresh_sqlite(folder, sqlite_template),
+            str(folder / "artifacts"),
+            token=token,
         )
         servers.append(server)
         return server
