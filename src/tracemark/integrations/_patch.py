@@ -65,6 +65,50 @@ class Instrumentation:
         """Whether wrappers record spans now (enabled and `log_traces`)."""
         return self.enabled and self.log_traces
 
+    def autolog(
+        self,
+        install: Callable[[Any], None],
+        *,
+        package: str,
+        disable: bool,
+        log_traces: bool,
+        silent: bool,
+        remove: Callable[[], None] | None = None,
+    ) -> None:
+        """Do what every integration's `autolog` does: enable, or disable and undo.
+
+        Enabling installs the integration (through `install`) when the library is imported,
+        at once if it already is; disabling cancels that and undoes it.
+
+        Args:
+            install: Called with the library's module to patch it or register a hook.
+            package: The distribution to name in the error when the library is missing.
+            disable: Disable instead of enabling.
+            log_traces: False keeps the integration installed but records nothing.
+            silent: Do not log tracemark's own messages about this integration.
+            remove: Undoes `install`; by default the patches made with `wrap` are removed.
+        """
+        self.log_traces, self.silent = log_traces, silent
+        if disable:
+            self.enabled = False
+            cancel_when_imported(self.library, install)
+            (remove or self.unpatch)()
+            return
+        try:
+            found = importlib.util.find_spec(self.library) is not None
+        except ModuleNotFoundError:  # not even the parent of a dotted name is installed
+            found = False
+        if not found:
+            raise ModuleNotFoundError(
+                f"tm.{self.name}.autolog() needs {package}: pip install {package}",
+                name=self.library,
+            )
+        self.enabled = True
+        from tracemark.integrations import _cost
+
+        _cost.warm_up(silent=silent)
+        when_imported(self.library, install)
+
     def wrap(self, owner: type, attribute: str, make_wrapper: Callable[[Any], Any]) -> None:
         """Replace `owner.attribute` by `make_wrapper(current)`, unless already wrapped by us.
 

@@ -21,11 +21,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from tracemark.integrations import _cost
 from tracemark.integrations._async_spans import AsyncSpans
 from tracemark.integrations._llm import SKIPPED_KWARGS, client_info, set_usage
 from tracemark.integrations._media import media_reference, scrub_media
-from tracemark.integrations._patch import Instrumentation, cancel_when_imported, when_imported
+from tracemark.integrations._patch import Instrumentation
 from tracemark.tracing._errors import log_internal_error
 
 __all__ = ["LIBRARY", "autolog"]
@@ -60,24 +59,13 @@ def autolog(*, disable: bool = False, log_traces: bool = True, silent: bool = Fa
         log_traces: False keeps the patches but records nothing.
         silent: Do not log tracemark's own messages about this integration.
     """
-    inst = INSTRUMENTATION
-    inst.log_traces, inst.silent = log_traces, silent
-    if disable:
-        inst.enabled = False
-        cancel_when_imported(LIBRARY, _install)
-        inst.unpatch()
-        return
-    import importlib.util
-
-    if importlib.util.find_spec(LIBRARY) is None:
-        raise ModuleNotFoundError(
-            "tm.autogen.autolog() needs the autogen-agentchat package: "
-            "pip install autogen-agentchat",
-            name=LIBRARY,
-        )
-    inst.enabled = True
-    _cost.warm_up(silent=silent)
-    when_imported(LIBRARY, _install)
+    INSTRUMENTATION.autolog(
+        _install,
+        package="autogen-agentchat",
+        disable=disable,
+        log_traces=log_traces,
+        silent=silent,
+    )
 
 
 def _install(module: Any) -> None:

@@ -25,7 +25,7 @@ from tracemark.integrations import _cost
 from tracemark.integrations._keyed_spans import KeyedSpans
 from tracemark.integrations._llm import set_usage
 from tracemark.integrations._media import scrub_media
-from tracemark.integrations._patch import Instrumentation, cancel_when_imported, when_imported
+from tracemark.integrations._patch import Instrumentation
 from tracemark.tracing._errors import log_internal_error
 from tracemark.tracing._span import UNSET
 from tracemark.tracing._tracer import DEFAULT_TRACER
@@ -72,22 +72,13 @@ def autolog(*, disable: bool = False, log_traces: bool = True, silent: bool = Fa
         log_traces: False keeps the callback but records nothing.
         silent: Do not log tracemark's own messages about this integration.
     """
-    inst = INSTRUMENTATION
-    inst.log_traces, inst.silent = log_traces, silent
-    if disable:
-        inst.enabled = False
-        cancel_when_imported(LIBRARY, _install)
-        inst.unpatch()
-        return
-    import importlib.util
-
-    if importlib.util.find_spec(LIBRARY) is None:
-        raise ModuleNotFoundError(
-            "tm.dspy.autolog() needs the dspy package: pip install dspy", name=LIBRARY
-        )
-    inst.enabled = True
-    _cost.warm_up(silent=silent)
-    when_imported(LIBRARY, _install)
+    INSTRUMENTATION.autolog(
+        _install,
+        package="dspy",
+        disable=disable,
+        log_traces=log_traces,
+        silent=silent,
+    )
 
 
 def _install(module: Any) -> None:

@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from tracemark.integrations import _cost
-from tracemark.integrations._patch import Instrumentation, cancel_when_imported, when_imported
+from tracemark.integrations._patch import Instrumentation
 from tracemark.tracing._errors import log_internal_error
 
 __all__ = ["LIBRARY", "autolog"]
@@ -144,18 +142,11 @@ def autolog(*, disable: bool = False, log_traces: bool = True, silent: bool = Fa
         log_traces: False keeps the handler but records nothing.
         silent: Do not log tracemark's own messages about this integration.
     """
-    inst = INSTRUMENTATION
-    inst.log_traces, inst.silent = log_traces, silent
-    if disable:
-        inst.enabled = False
-        cancel_when_imported(LIBRARY, _REGISTRATION.install)
-        _REGISTRATION.remove()
-        return
-    if importlib.util.find_spec(LIBRARY) is None:
-        raise ModuleNotFoundError(
-            "tm.langchain.autolog() needs langchain-core: pip install langchain-core",
-            name=LIBRARY,
-        )
-    inst.enabled = True
-    _cost.warm_up(silent=silent)
-    when_imported(LIBRARY, _REGISTRATION.install)
+    INSTRUMENTATION.autolog(
+        _REGISTRATION.install,
+        package="langchain-core",
+        disable=disable,
+        log_traces=log_traces,
+        silent=silent,
+        remove=_REGISTRATION.remove,
+    )

@@ -16,12 +16,10 @@ call). Nothing of LlamaIndex is patched. `disable=True` detaches both handlers.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from typing import Any
 
-from tracemark.integrations import _cost
-from tracemark.integrations._patch import Instrumentation, cancel_when_imported, when_imported
+from tracemark.integrations._patch import Instrumentation
 
 __all__ = ["LIBRARY", "autolog"]
 
@@ -102,22 +100,11 @@ def autolog(*, disable: bool = False, log_traces: bool = True, silent: bool = Fa
         log_traces: False keeps the handlers but records nothing.
         silent: Do not log tracemark's own messages about this integration.
     """
-    inst = INSTRUMENTATION
-    inst.log_traces, inst.silent = log_traces, silent
-    if disable:
-        inst.enabled = False
-        cancel_when_imported(LIBRARY, _REGISTRATION.install)
-        _REGISTRATION.remove()
-        return
-    try:
-        found = importlib.util.find_spec(LIBRARY) is not None
-    except ModuleNotFoundError:  # not even the `llama_index` namespace is installed
-        found = False
-    if not found:
-        raise ModuleNotFoundError(
-            "tm.llama_index.autolog() needs llama-index-core: pip install llama-index-core",
-            name=LIBRARY,
-        )
-    inst.enabled = True
-    _cost.warm_up(silent=silent)
-    when_imported(LIBRARY, _REGISTRATION.install)
+    INSTRUMENTATION.autolog(
+        _REGISTRATION.install,
+        package="llama-index-core",
+        disable=disable,
+        log_traces=log_traces,
+        silent=silent,
+        remove=_REGISTRATION.remove,
+    )

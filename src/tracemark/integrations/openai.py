@@ -19,7 +19,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from tracemark.integrations import _cost
 from tracemark.integrations._llm import (
     LLMCall,
     StreamCollector,
@@ -29,7 +28,7 @@ from tracemark.integrations._llm import (
     sync_wrapper,
 )
 from tracemark.integrations._media import scrub_media
-from tracemark.integrations._patch import Instrumentation, cancel_when_imported, when_imported
+from tracemark.integrations._patch import Instrumentation
 
 __all__ = ["LIBRARY", "autolog"]
 
@@ -67,22 +66,13 @@ def autolog(*, disable: bool = False, log_traces: bool = True, silent: bool = Fa
         log_traces: False keeps the patches but records nothing.
         silent: Do not log tracemark's own messages about this integration.
     """
-    inst = INSTRUMENTATION
-    inst.log_traces, inst.silent = log_traces, silent
-    if disable:
-        inst.enabled = False
-        cancel_when_imported(LIBRARY, _install)
-        inst.unpatch()
-        return
-    import importlib.util
-
-    if importlib.util.find_spec(LIBRARY) is None:
-        raise ModuleNotFoundError(
-            "tm.openai.autolog() needs the openai package: pip install openai", name=LIBRARY
-        )
-    inst.enabled = True
-    _cost.warm_up(silent=silent)
-    when_imported(LIBRARY, _install)
+    INSTRUMENTATION.autolog(
+        _install,
+        package="openai",
+        disable=disable,
+        log_traces=log_traces,
+        silent=silent,
+    )
 
 
 def _install(module: Any) -> None:
