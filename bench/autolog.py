@@ -32,54 +32,22 @@ import json
 import logging
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from _shared import fake_llm_server, scratch  # bench/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 MAX_FRACTION_OF_MLFLOW = 1 / 20  # issue 7
 WARM_UP_CALLS = 30
-
-
-@contextlib.contextmanager
-def fake_server() -> Iterator[str]:
-    """Start the fake OpenAI server in its own process; yield its `/v1` base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tracemark.testing.llm_server", "--no-record"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise SystemExit(f"the fake server did not start (printed {url!r})")
-        yield url + "/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def scratch() -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix="bench-autolog-")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        yield folder
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def quiet_mlflow() -> bool:
@@ -247,7 +215,7 @@ def run(n: int, with_mlflow: bool) -> tuple[list[Row], dict[str, tuple[int, int,
     classes: list[type[Mode]] = [Untraced, Tracemark] + ([Mlflow] if with_mlflow else [])
     times: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
-    with fake_server() as url, scratch() as folder:
+    with fake_llm_server() as url, scratch("bench-autolog-") as folder:
         client = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
         modes = [cls(folder) for cls in classes]
         for mode in modes:  # warm-up: imports, databases, connections, price table

@@ -21,19 +21,16 @@ Budgets (issue 8):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+
+from _shared import fake_llm_server, scratch  # bench/ is on sys.path when run
 
 MODEL = "openai:/gpt-4o-mini"
 LATENCY_S = 0.05
@@ -52,46 +49,6 @@ class Outcome:
     verdicts_expected: int
 
 
-@contextlib.contextmanager
-def fake_server(latency: float) -> Iterator[str]:
-    """Start the fake OpenAI server in its own process; yield its `/v1` base URL."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tracemark.testing.llm_server",
-            "--no-record",
-            "--delay",
-            str(latency),
-            "--text",
-            ANSWER,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise SystemExit(f"the fake server did not start (printed {url!r})")
-        yield url + "/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def scratch(name: str) -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix=f"bench-evaluate-{name}-")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        yield folder
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def make_rows(count: int) -> list[dict]:
     return [
         {
@@ -107,7 +64,7 @@ def bench_tracemark(rows: list[dict], base_url: str) -> Outcome:
     import tracemark as tm
     from tracemark.evaluation.judges import Correctness, Guidelines, RelevanceToQuery
 
-    with scratch("tracemark"):
+    with scratch("bench-evaluate-tracemark-"):
         tm.set_tracking_uri(f"sqlite:///{os.path.abspath('tracemark.db')}")
         tm.set_experiment("bench-evaluate")
         judge = {"model": MODEL, "base_url": base_url, "api_key": "bench"}
@@ -138,7 +95,7 @@ def bench_mlflow(rows: list[dict], base_url: str) -> Outcome:
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = "bench"
     os.environ.setdefault("MLFLOW_GENAI_EVAL_MAX_WORKERS", str(WORKERS))
-    with scratch("mlflow"):
+    with scratch("bench-evaluate-mlflow-"):
         mlflow.set_tracking_uri(f"sqlite:///{os.path.abspath('mlflow.db')}")
         mlflow.set_experiment("bench-evaluate")
         scorers = [
@@ -218,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     with_mlflow = not args.no_mlflow and quiet_mlflow()
     rows = make_rows(args.rows)
     outcomes: list[Outcome] = []
-    with fake_server(args.latency) as base_url:
+    with fake_llm_server("--delay", str(args.latency), "--text", ANSWER) as base_url:
         outcomes.append(bench_tracemark(rows, base_url))
         if with_mlflow:
             outcomes.append(bench_mlflow(rows, base_url))
