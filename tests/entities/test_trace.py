@@ -32,3 +32,33 @@ def test_notebook_rendering_embeds_the_server_view_when_read_from_a_server():
     trace.ui_url = "http://127.0.0.1:5000/experiments/0/traces/" + "a" * 32
     page = trace._repr_html_()
     assert page.startswith("<iframe") and trace.ui_url in page
+
+
+def test_expectations_are_the_valid_trace_level_ones_newest_winning():
+    from tracemark.entities.trace import Assessment, AssessmentSource
+
+    def expectation(name, value, created, *, span_id=None, valid=True):
+        return Assessment(
+            f"a-{name}-{created}",
+            "a" * 32,
+            name,
+            Assessment.EXPECTATION,
+            value,
+            AssessmentSource("HUMAN"),
+            created,
+            created,
+            span_id=span_id,
+            valid=valid,
+        )
+
+    trace = _trace()
+    trace.info.assessments = [
+        expectation("answer", "new", 2),
+        expectation("answer", "old", 1),
+        expectation("facts", ["x"], 1, valid=False),
+        expectation("tool_result", 42, 3, span_id="2" * 16),
+        Assessment(
+            "a-f", "a" * 32, "helpful", Assessment.FEEDBACK, True, AssessmentSource("HUMAN"), 1, 1
+        ),
+    ]
+    assert trace.expectations == {"answer": "new"}

@@ -464,6 +464,23 @@ class Trace:
         roots = [s for s in self.spans if s.parent_id is None or s.parent_id not in ids]
         return min(roots, key=lambda s: s.start_time_ns) if roots else None
 
+    @property
+    def expectations(self) -> dict[str, Any]:
+        """The trace's ground truth: its valid trace-level expectations by name, latest first.
+
+        Span-level expectations (with a `span_id`) describe one step, not the whole trace,
+        and are left out; of two valid expectations with one name the newer wins.
+        """
+        found = sorted(
+            (
+                a
+                for a in self.info.assessments
+                if a.kind == Assessment.EXPECTATION and a.valid and a.span_id is None
+            ),
+            key=lambda a: a.created_time_ms,
+        )
+        return {a.name: a.value for a in found}
+
     def search_spans(self, name: str | None = None, span_type: str | None = None) -> list[Span]:
         """Return the spans matching a name and/or a span type, in start order."""
         found = [

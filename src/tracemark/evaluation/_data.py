@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from tracemark.entities.trace import Assessment, Trace, TraceInfo
+from tracemark.entities.trace import Trace, TraceInfo
 from tracemark.exceptions import InvalidInputError
 
-__all__ = ["EvalRow", "expectations_of", "row_key", "to_rows"]
+__all__ = ["EvalRow", "row_key", "to_rows"]
 
 _ROW_KEYS = ("inputs", "outputs", "expectations", "tags", "trace", "trace_id", "source_trace_id")
 
@@ -138,16 +138,11 @@ def _trace_row(index: int, trace: Trace) -> EvalRow:
         index,
         inputs=root.inputs if root is not None else None,
         outputs=root.outputs if root is not None else None,
-        expectations=expectations_of(trace.info.assessments),
+        expectations=trace.expectations,
         trace_id=trace.trace_id,
         has_outputs=True,
         trace=trace,
     )
-
-
-def expectations_of(assessments: list[Assessment]) -> dict[str, Any]:
-    """The valid expectation assessments of a trace, name -> value."""
-    return {a.name: a.value for a in assessments if a.kind == Assessment.EXPECTATION and a.valid}
 
 
 def _fetch_traces(rows: list[EvalRow]) -> None:

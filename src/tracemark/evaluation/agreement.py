@@ -146,13 +146,13 @@ def _resolve(traces: Sequence[Any]) -> list[Trace]:
 
 
 def _run(judge: Scorer, case: _Case) -> _Case:
-    from tracemark.evaluation.judges._trace import expectations_of, root_io
+    from tracemark.evaluation.judges._trace import root_io
 
     inputs, outputs = root_io(case.trace)
     feedback = judge.run(
         inputs=inputs,
         outputs=outputs,
-        expectations=expectations_of(case.trace) or None,
+        expectations=case.trace.expectations or None,
         trace=case.trace,
     )
     with_value = [f for f in feedback if f.error is None and f.value is not None]
@@ -258,7 +258,7 @@ def align(
 
 
 def _example(judge: Judge, case: _Case) -> dict[str, Any]:
-    from tracemark.evaluation.judges._trace import expectations_of, root_io
+    from tracemark.evaluation.judges._trace import root_io
 
     inputs, outputs = root_io(case.trace)
     try:
@@ -266,7 +266,7 @@ def _example(judge: Judge, case: _Case) -> dict[str, Any]:
     except ValueError:
         result = case.human.value
     example: dict[str, Any] = {"inputs": inputs, "outputs": outputs, "result": result}
-    expectations = expectations_of(case.trace)
+    expectations = case.trace.expectations
     if expectations:
         example["expectations"] = expectations
     example["rationale"] = case.human.rationale or f"Reviewers judged this {json.dumps(result)}."

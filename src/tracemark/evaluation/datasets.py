@@ -198,8 +198,6 @@ def _frame_items(frame: Any) -> list[Any]:
 
 
 def _trace_record(index: int, trace: Trace) -> dict[str, Any]:
-    from tracemark.evaluation._data import expectations_of
-
     root = trace.root
     inputs = None if root is None else root.inputs
     if not isinstance(inputs, Mapping):
@@ -212,7 +210,7 @@ def _trace_record(index: int, trace: Trace) -> dict[str, Any]:
     return {
         "inputs": inputs,
         "outputs": root.outputs if root is not None else None,
-        "expectations": expectations_of(trace.info.assessments),
+        "expectations": trace.expectations,
         "source_trace_id": trace.trace_id,
     }
 

@@ -323,13 +323,10 @@ class ScoringWorker:
                 traces.clear()
             traces[info.trace_id] = trace
         root = trace.root
-        expectations = {
-            a.name: a.value for a in trace.info.assessments if a.kind == a.EXPECTATION and a.valid
-        }
         feedback = scorer.run(
             inputs=None if root is None else root.inputs,
             outputs=None if root is None else root.outputs,
-            expectations=expectations,
+            expectations=trace.expectations,
             trace=trace,
         )
         return to_assessments(feedback, trace, reg.name, scorer.source_type)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracemark.entities.trace import Assessment, Span, SpanType, Trace
+from tracemark.entities.trace import Span, SpanType, Trace
 from tracemark.exceptions import InvalidInputError
 
-__all__ = ["as_trace", "expectations_of", "retrieved_documents", "root_io", "tool_calls"]
+__all__ = ["as_trace", "retrieved_documents", "root_io", "tool_calls"]
 
 _TEXT_KEYS = ("page_content", "content", "text", "document")
 _LIST_KEYS = ("documents", "docs", "results", "chunks")
@@ -30,19 +30,6 @@ def root_io(trace: Trace) -> tuple[Any, Any]:
     """The inputs and outputs of the trace's root span."""
     root = trace.root
     return (None, None) if root is None else (root.inputs, root.outputs)
-
-
-def expectations_of(trace: Trace) -> dict[str, Any]:
-    """The trace-level expectations logged on the trace, by name (the latest of each)."""
-    found = sorted(
-        (
-            a
-            for a in trace.info.assessments
-            if a.kind == Assessment.EXPECTATION and a.valid and a.span_id is None
-        ),
-        key=lambda a: a.created_time_ms,
-    )
-    return {a.name: a.value for a in found}
 
 
 def _document(item: Any) -> dict[str, Any] | None:
