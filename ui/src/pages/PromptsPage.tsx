@@ -1,45 +1,19 @@
-import { useState } from "react";
-import { Link, useSearchParams } from "react-router-dom";
+import { Link } from "react-router-dom";
 import { api } from "../api";
 import { AliasChips, TagChips } from "../components/Chips";
+import { NameSearchBar, useNameSearch } from "../components/NameSearch";
 import { Empty, ErrorState, Loading } from "../components/States";
-import { nameContains } from "../lib/filter";
 import { formatRelative, formatTime } from "../lib/format";
-import { useAsync } from "../lib/hooks";
 
 /** The prompt registry: prompts by name, searchable. */
 export function PromptsPage() {
-  const [params, setParams] = useSearchParams();
-  const search = params.get("q") ?? "";
-  const [tokens, setTokens] = useState<(string | null)[]>([null]);
-  const page = tokens.length - 1;
-  const { data, error, loading, reload } = useAsync(
-    () => api.searchPrompts(nameContains(search), tokens[page]),
-    [search, tokens],
-  );
+  const state = useNameSearch((filter, token) => api.searchPrompts(filter, token));
+  const { data, error, loading, reload, search } = state;
   const prompts = data?.prompts ?? [];
   return (
     <div className="page">
       <h1>Prompts</h1>
-      <div className="toolbar">
-        <input
-          aria-label="search prompts"
-          placeholder="Search by name"
-          value={search}
-          onChange={(e) => {
-            setTokens([null]);
-            setParams(e.target.value ? { q: e.target.value } : {}, { replace: true });
-          }}
-        />
-        {loading && <span className="spinner" />}
-        <span className="spacer" />
-        <button disabled={page === 0} onClick={() => setTokens(tokens.slice(0, -1))}>
-          ← Previous
-        </button>
-        <button disabled={!data?.next_page_token} onClick={() => setTokens([...tokens, data!.next_page_token])}>
-          Next →
-        </button>
-      </div>
+      <NameSearchBar state={state} label="search prompts" />
       {error ? (
         <ErrorState error={error} retry={reload} />
       ) : loading && !data ? (
