@@ -278,6 +278,21 @@ def test_postgres_json_columns_are_jsonb(store):
     assert model == "gpt-4o-mini"
 
 
+def test_postgres_plans_each_lookup_of_stored_traces_for_its_ids(store):
+    # A generic plan made while the tables were empty scans them whole: ingest slowed
+    # down as traces came in. The lookups stay unprepared; the bulk inserts do not.
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    for n in range(8):
+        store.log_traces([make_trace(100 + n)])
+    with store.engine.connect() as conn:
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+        statements = [" ".join(text.split()) for text in prepared]
+    assert any(text.startswith("INSERT INTO spans") for text in statements)
+    assert not [text for text in statements if "FROM trace_info WHERE" in text]
+    assert not [text for text in statements if "FROM spans WHERE" in text]
+
+
 # --- large payloads -----------------------------------------------------------------------
 
 
