@@ -246,6 +246,7 @@ def convert_request(request: Any, experiment_for: ExperimentFor) -> Converted:
     """
     converted = Converted()
     groups: dict[str, _Group] = {}
+    trace_ids: dict[bytes, str] = {}  # the spans of a trace come together: decode each id once
     for i, resource_spans in enumerate(request.resource_spans):
         resource = _attributes(resource_spans.resource.attributes)
         experiment_id: str | None = None
@@ -256,18 +257,21 @@ def convert_request(request: Any, experiment_for: ExperimentFor) -> Converted:
             refusal = exc.message
         service = resource.get("service.name")
         for j, scope_spans in enumerate(resource_spans.scope_spans):
-            scope = scope_spans.scope
+            scope = _scope_attributes(scope_spans.scope)
             for k, otel_span in enumerate(scope_spans.spans):
-                where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
-                trace_id = _id(otel_span.trace_id, 16, f"{where}.traceId")
-                span_id = _id(otel_span.span_id, 8, f"{where}.spanId")
+                raw = otel_span.trace_id
+                trace_id = trace_ids.get(raw)
+                if trace_id is None:
+                    trace_id = trace_ids[raw] = _id(raw, 16, i, j, k, "traceId")
+                span_id = _id(otel_span.span_id, 8, i, j, k, "spanId")
                 parent = otel_span.parent_span_id
-                parent_id = _id(parent, 8, f"{where}.parentSpanId") if parent else None
+                parent_id = _id(parent, 8, i, j, k, "parentSpanId") if parent else None
                 if experiment_id is None:
                     converted.reject(f"span {span_id}: {refusal}")
                     continue
-                problem = _time_problem(otel_span)
-                if problem:
+                start, end = otel_span.start_time_unix_nano, otel_span.end_time_unix_nano
+                if not start or start > _MAX_TIME_NS or end > _MAX_TIME_NS:
+                    problem = "has no start time" if not start else "has a time past the year 2262"
                     converted.reject(f"span {span_id} of trace {trace_id} {problem}")
                     continue
                 group = groups.get(trace_id)
@@ -277,45 +281,50 @@ def convert_request(request: Any, experiment_for: ExperimentFor) -> Converted:
                         group.metadata["service.name"] = service
                 if span_id not in group.spans:
                     group.spans[span_id] = _span(
-                        otel_span, trace_id, span_id, parent_id, scope, group
+                        otel_span, trace_id, span_id, parent_id, start, end, scope, group
                     )
     converted.traces = [_trace(tid, group) for tid, group in groups.items()]
     return converted
 
 
-def _id(raw: bytes, size: int, where: str) -> str:
+def _scope_attributes(scope: Any) -> dict[str, str]:
+    """The attributes an instrumentation scope adds to each of its spans."""
+    if not scope.name:
+        return {}
+    attributes = {"otel.scope.name": scope.name}
+    if scope.version:
+        attributes["otel.scope.version"] = scope.version
+    return attributes
+
+
+def _id(raw: bytes, size: int, i: int, j: int, k: int, name: str) -> str:
+    if len(raw) == size and any(raw):
+        return raw.hex()
+    where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}].{name}"
     if len(raw) != size:
         raise InvalidInputError(
             f"{where} must be {size} bytes ({size * 2} hex characters in OTLP JSON), "
             f"got {len(raw)} bytes",
             field=where,
         )
-    if not any(raw):
-        raise InvalidInputError(f"{where} is all zeros, which is not a valid id", field=where)
-    return raw.hex()
+    raise InvalidInputError(f"{where} is all zeros, which is not a valid id", field=where)
 
 
-def _time_problem(otel_span: Any) -> str:
-    start, end = otel_span.start_time_unix_nano, otel_span.end_time_unix_nano
-    if not start:
-        return "has no start time"
-    if start > _MAX_TIME_NS or end > _MAX_TIME_NS:
-        return "has a time past the year 2262"
-    return ""
+_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
 
 
 def _value(value: Any) -> Any:
     """Return an OTLP `AnyValue` as JSON data (bytes as base64, as OTLP JSON writes them)."""
     kind = value.WhichOneof("value")
+    if kind in _SCALARS:
+        return getattr(value, kind)
     if kind is None:
         return None
     if kind == "array_value":
         return [_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
-    if kind == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
-    return getattr(value, kind)
+    return base64.b64encode(value.bytes_value).decode()
 
 
 def _attributes(key_values: Any) -> dict[str, Any]:
@@ -327,28 +336,35 @@ def _dumps(value: Any) -> str:
 
 
 def _span(
-    otel_span: Any, trace_id: str, span_id: str, parent_id: str | None, scope: Any, group: _Group
+    otel_span: Any,
+    trace_id: str,
+    span_id: str,
+    parent_id: str | None,
+    start: int,
+    end: int,
+    scope: dict[str, str],
+    group: _Group,
 ) -> Span:
-    mapped = map_otel_attributes(_attributes(otel_span.attributes))
+    mapped = map_otel_attributes(_attributes(otel_span.attributes), owned=True)
     attributes = mapped.attributes
     for key in [k for k in attributes if k.startswith("tracemark.trace.")]:
         if _claim(key, attributes[key], _TAG_PREFIX, group.tags) or _claim(
             key, attributes[key], _METADATA_PREFIX, group.metadata
         ):
             del attributes[key]
-    for key, value in mapped.metadata.items():
-        group.metadata.setdefault(key, value)
-    if scope.name:
-        attributes.setdefault("otel.scope.name", scope.name)
-        if scope.version:
-            attributes.setdefault("otel.scope.version", scope.version)
+    if mapped.metadata:
+        for key, value in mapped.metadata.items():
+            group.metadata.setdefault(key, value)
+    for key, value in scope.items():
+        attributes.setdefault(key, value)
     span_type = mapped.span_type or SpanType.UNKNOWN
     if span_type in _PRICED_TYPES and COST not in attributes:
         _price(attributes)
     kind = _KINDS.get(otel_span.kind)
     if kind is not None:
         attributes.setdefault("otel.span.kind", kind)
-    if otel_span.links:
+    links = otel_span.links
+    if links:
         attributes.setdefault(
             "otel.links",
             [
@@ -357,19 +373,21 @@ def _span(
                     "span_id": link.span_id.hex(),
                     "attributes": _attributes(link.attributes),
                 }
-                for link in otel_span.links
+                for link in links
             ],
         )
+    status = otel_span.status
+    events = otel_span.events
     return Span(
         trace_id=trace_id,
         span_id=span_id,
         parent_id=parent_id,
         name=otel_span.name,
         span_type=span_type,
-        start_time_ns=otel_span.start_time_unix_nano,
-        end_time_ns=otel_span.end_time_unix_nano or None,
-        status_code=_STATUS.get(otel_span.status.code, SpanStatusCode.UNSET),
-        status_message=otel_span.status.message,
+        start_time_ns=start,
+        end_time_ns=end or None,
+        status_code=_STATUS.get(status.code, SpanStatusCode.UNSET),
+        status_message=status.message,
         inputs_json=_dumps(mapped.inputs) if mapped.has_inputs else None,
         outputs_json=_dumps(mapped.outputs) if mapped.has_outputs else None,
         attributes=attributes,
@@ -377,8 +395,10 @@ def _span(
             SpanEvent(
                 event.name, min(event.time_unix_nano, _MAX_TIME_NS), _attributes(event.attributes)
             )
-            for event in otel_span.events
-        ],
+            for event in events
+        ]
+        if events
+        else [],
     )
 
 
@@ -476,7 +496,10 @@ def _usage_totals(
         c = attrs.get(COST)
         if isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c):
             cost = (cost or 0.0) + float(c)
-        i, o, t = (_count(attrs.get(k)) for k in (INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS))
+        i, o, t = attrs.get(INPUT_TOKENS), attrs.get(OUTPUT_TOKENS), attrs.get(TOTAL_TOKENS)
+        if i is None and o is None and t is None:
+            continue  # most spans are not model calls
+        i, o, t = _count(i), _count(o), _count(t)
         if i is None and o is None and t is None:
             continue
         found = True

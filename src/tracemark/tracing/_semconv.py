@@ -67,6 +67,8 @@ _OUTPUT_MESSAGE_PREFIXES = ("llm.output_messages.", "gen_ai.completion.")
 _UNWRAP = ("message", "tool_call", "document", "message_content")
 _SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 _DOCUMENTS_PREFIX = "retrieval.documents."
+_ALIAS_KEYS = frozenset(alias for aliases in _ALIASES.values() for alias in aliases)
+_METADATA_KEYS = frozenset(("session.id", "user.id", "gen_ai.conversation.id"))
 
 
 @dataclass(slots=True)
@@ -92,7 +94,7 @@ class MappedAttributes:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def map_otel_attributes(attributes: Mapping[str, Any]) -> MappedAttributes:
+def map_otel_attributes(attributes: Mapping[str, Any], *, owned: bool = False) -> MappedAttributes:
     """Map OpenTelemetry GenAI, OpenInference and OpenLLMetry attributes onto tracemark's.
 
     Example:
@@ -102,24 +104,31 @@ def map_otel_attributes(attributes: Mapping[str, Any]) -> MappedAttributes:
 
     Args:
         attributes: A span's attributes as OpenTelemetry reports them.
+        owned: The caller hands over a fresh dict without tuple values (OTLP ingest): it
+            is reused as the result's `attributes` instead of copied, which matters at
+            thousands of spans per request.
     """
-    attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+    if owned and isinstance(attributes, dict):
+        attrs = attributes
+    else:
+        attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
     mapped = MappedAttributes(span_type=_span_type(attrs))
-    consumed: set[str] = {SPAN_TYPE_KEY}
+    consumed: list[str] = [SPAN_TYPE_KEY]
 
     found, value = _payload(attrs, INPUT_VALUE, INPUT_MIME, "gen_ai.input.messages")
     if found and INPUT_VALUE not in attrs and _SYSTEM_INSTRUCTIONS in attrs:
         value = _with_system_instructions(attrs[_SYSTEM_INSTRUCTIONS], value)
-        consumed.add(_SYSTEM_INSTRUCTIONS)
+        consumed.append(_SYSTEM_INSTRUCTIONS)
     if not found:
         found, value = _messages(attrs, _INPUT_MESSAGE_PREFIXES, consumed)
     if not found and "traceloop.entity.input" in attrs:
         found, value = True, _json_or_text(attrs["traceloop.entity.input"])
-        consumed.add("traceloop.entity.input")
+        consumed.append("traceloop.entity.input")
     mapped.has_inputs, mapped.inputs = found, value
-    consumed.update((INPUT_VALUE, INPUT_MIME) if found else ())
-    if found and "gen_ai.input.messages" in attrs and INPUT_VALUE not in attrs:
-        consumed.add("gen_ai.input.messages")
+    if found:
+        consumed += (INPUT_VALUE, INPUT_MIME)
+        if INPUT_VALUE not in attrs:
+            consumed.append("gen_ai.input.messages")
 
     found, value = _payload(attrs, OUTPUT_VALUE, OUTPUT_MIME, "gen_ai.output.messages")
     if not found:
@@ -128,26 +137,30 @@ def map_otel_attributes(attributes: Mapping[str, Any]) -> MappedAttributes:
         found, value = _documents(attrs, consumed)
     if not found and "traceloop.entity.output" in attrs:
         found, value = True, _json_or_text(attrs["traceloop.entity.output"])
-        consumed.add("traceloop.entity.output")
+        consumed.append("traceloop.entity.output")
     mapped.has_outputs, mapped.outputs = found, value
-    consumed.update((OUTPUT_VALUE, OUTPUT_MIME) if found else ())
-    if found and "gen_ai.output.messages" in attrs and OUTPUT_VALUE not in attrs:
-        consumed.add("gen_ai.output.messages")
+    if found:
+        consumed += (OUTPUT_VALUE, OUTPUT_MIME)
+        if OUTPUT_VALUE not in attrs:
+            consumed.append("gen_ai.output.messages")
 
-    for key in ("session.id", "user.id"):
-        if key in attrs:
-            mapped.metadata[key.replace(".", "_")] = str(attrs[key])
-    if "session_id" not in mapped.metadata and "gen_ai.conversation.id" in attrs:
-        mapped.metadata["session_id"] = str(attrs["gen_ai.conversation.id"])
+    if not _METADATA_KEYS.isdisjoint(attrs):
+        for key in ("session.id", "user.id"):
+            if key in attrs:
+                mapped.metadata[key.replace(".", "_")] = str(attrs[key])
+        if "session_id" not in mapped.metadata and "gen_ai.conversation.id" in attrs:
+            mapped.metadata["session_id"] = str(attrs["gen_ai.conversation.id"])
 
-    out = {k: v for k, v in attrs.items() if k not in consumed}
-    for canonical, aliases in _ALIASES.items():
-        if canonical not in out:
-            for alias in aliases:
-                if alias in out:
-                    out[canonical] = out[alias]
-                    break
-    mapped.attributes = out
+    for key in consumed:
+        attrs.pop(key, None)
+    if not _ALIAS_KEYS.isdisjoint(attrs):
+        for canonical, aliases in _ALIASES.items():
+            if canonical not in attrs:
+                for alias in aliases:
+                    if alias in attrs:
+                        attrs[canonical] = attrs[alias]
+                        break
+    mapped.attributes = attrs
     return mapped
 
 
@@ -193,7 +206,7 @@ def _json_or_text(value: Any) -> Any:
 
 
 def _messages(
-    attrs: Mapping[str, Any], prefixes: tuple[str, ...], consumed: set[str]
+    attrs: Mapping[str, Any], prefixes: tuple[str, ...], consumed: list[str]
 ) -> tuple[bool, Any]:
     # One pass finds whether any key qualifies: most spans carry no flattened messages.
     candidates = [key for key in attrs if key.startswith(prefixes)]
@@ -204,13 +217,13 @@ def _messages(
                 rest = key[len(prefix) :].split(".")
                 if rest[0].isdigit():
                     _set_path(tree, rest, attrs[key])
-                    consumed.add(key)
+                    consumed.append(key)
         if tree:
             return True, _chat_messages(_listify(tree))
     return False, None
 
 
-def _documents(attrs: Mapping[str, Any], consumed: set[str]) -> tuple[bool, Any]:
+def _documents(attrs: Mapping[str, Any], consumed: list[str]) -> tuple[bool, Any]:
     """Read OpenInference `retrieval.documents.N.document.*` as tracemark documents."""
     found, docs = _messages(attrs, (_DOCUMENTS_PREFIX,), consumed)
     if not found or not isinstance(docs, list):
