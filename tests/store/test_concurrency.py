@@ -83,3 +83,41 @@ def test_sqlite_wal_is_checkpointed_in_the_background_not_inside_commits(tmp_pat
     finally:
         store.close()
     assert not checkpointer._thread.is_alive()
+
+
+def test_sqlite_writers_of_one_process_queue_on_a_lock_not_on_sqlite(tmp_path, monkeypatch):
+    # SQLite's busy handler sleeps 1, 2, 5, 10... ms between looks; writers of one process
+    # wait on a lock instead, which also bounds the wait (here 0.3 s, not busy_timeout's 60).
+    import pytest
+
+    from tracemark.exceptions import StoreError
+    from tracemark.store.sql import engine as engine_module
+    from tracemark.store.sql.store import SqlStore
+
+    monkeypatch.setattr(engine_module, "WRITE_WAIT_S", 0.3)
+    store = SqlStore(f"sqlite:///{tmp_path / 'lock.db'}")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_a_write() -> None:
+        with store._write():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_a_write)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(StoreError, match="stayed busy for 0.3 s"):
+            store.create_experiment("refused")
+        waiter = threading.Thread(target=store.create_experiment, args=("queued",))
+        monkeypatch.setattr(engine_module, "WRITE_WAIT_S", 30.0)
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive()  # queued behind the open write transaction
+    finally:
+        release.set()
+        holder.join(10)
+    waiter.join(10)
+    names = {e.name for e in store.search_experiments()}
+    assert "queued" in names and "refused" not in names
+    store.close()

@@ -7,13 +7,14 @@ import os
 import sqlite3
 import threading
 import weakref
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from tracemark.exceptions import InvalidInputError
+from tracemark.exceptions import InvalidInputError, StoreError
 
 WRITE = "tracemark_write"
 
@@ -21,6 +22,8 @@ logger = logging.getLogger("tracemark.store")
 
 # Seconds between the background WAL checkpoints of a SQLite database.
 CHECKPOINT_INTERVAL_S = 0.5
+# Seconds a SQLite writer waits for the others before it gives up (SQLite's busy_timeout).
+WRITE_WAIT_S = 60.0
 
 
 def normalize_url(uri: str) -> URL:
@@ -105,11 +108,40 @@ class _Checkpointer:
                 connection.close()
 
 
+def write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """Return what a write transaction holds: the SQLite engine's writer lock, else nothing."""
+    return engine.__dict__.get("_tracemark_write_lock") or nullcontext()
+
+
+class _WriteLock:
+    """Queues this process's SQLite writers on a lock instead of SQLite's busy handler.
+
+    A writer that finds the database locked sleeps 1, 2, 5, 10, 15, 20... ms between
+    looks, so it waits 18 ms for a transaction that ends in 3: at two concurrent ingest
+    requests that was most of the p99. Waiters on this lock wake as soon as it is released.
+    Writers in other processes still meet the busy handler. Reentrant, as a nested write
+    transaction was allowed before (it waits on SQLite then).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=WRITE_WAIT_S):
+            raise StoreError(
+                f"the database stayed busy for {WRITE_WAIT_S:g} s: another write held it"
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     engine = create_engine(url, pool_size=16, max_overflow=16, pool_timeout=60)
+    engine.__dict__["_tracemark_write_lock"] = _WriteLock()
     checkpointer = _Checkpointer(path) if path is not None else None
     if checkpointer is not None:
         engine.__dict__["_tracemark_checkpointer"] = checkpointer

@@ -34,6 +34,7 @@ from tracemark.store.sql.engine import (
     normalize_url,
     sqlite_path,
     stop_checkpointer,
+    write_lock,
 )
 from tracemark.store.sql.migrate import ensure_schema
 from tracemark.store.sql.model_registry import ModelRegistryStoreMixin
@@ -122,7 +123,7 @@ class SqlStore(
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _refused_values(), self.engine.connect() as conn:
+        with _refused_values(), self.engine.connect() as conn, write_lock(self.engine):
             conn.execution_options(**{WRITE: True})
             with conn.begin():
                 yield conn
