@@ -122,6 +122,13 @@ TRACE_BATCH_SIZE: Setting[int] = Setting(
     _parse_positive_int,
     "Traces written in one transaction by the background exporter at most.",
 )
+TRACE_EXPORT_RETRY_S: Setting[float] = Setting(
+    "TRACEMARK_TRACE_EXPORT_RETRY_S",
+    300.0,
+    _parse_positive_float,
+    "Seconds the exporter keeps retrying a batch while the store is unreachable or busy "
+    "(new traces wait in the queue meanwhile); after that the batch counts as failed.",
+)
 ASYNC_EXPORT: Setting[bool] = Setting(
     "TRACEMARK_ASYNC_EXPORT",
     True,
@@ -218,6 +225,7 @@ SETTINGS: dict[str, Setting[Any]] = {
         TRACE_SAMPLING_RATIO,
         TRACE_QUEUE_SIZE,
         TRACE_BATCH_SIZE,
+        TRACE_EXPORT_RETRY_S,
         ASYNC_EXPORT,
         WEBHOOK_ALLOW_PRIVATE_URLS,
         WEBHOOK_MAX_ATTEMPTS,

@@ -28,6 +28,7 @@ __all__ = [
     "NotFoundError",
     "SchemaVersionError",
     "StoreError",
+    "StoreUnavailableError",
     "TracemarkError",
     "UnauthorizedError",
 ]
@@ -131,6 +132,16 @@ class StoreError(TracemarkError):
     """The backing store failed in a way the caller cannot fix by changing the input."""
 
     error_code = "STORE_ERROR"
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached, or asked to be retried later: the same call may work soon.
+
+    The trace exporter holds its batch and tries again when it gets this error.
+    """
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
 
 
 class SchemaVersionError(StoreError):

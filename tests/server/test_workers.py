@@ -248,7 +248,9 @@ def stored_trace_count(url: str) -> int:
 
 @pytest.mark.slow
 def test_server_down_never_blocks_the_app_and_counts_what_is_lost(remote_tracing, unused_port):
-    remote_tracing(f"http://127.0.0.1:{unused_port}", queue_size=10, batch_size=1000)
+    remote_tracing(
+        f"http://127.0.0.1:{unused_port}", queue_size=10, batch_size=1000, retry_timeout=1.0
+    )
     before = tm.tracing.stats()
     started = time.perf_counter()
     for i in range(30):
@@ -260,8 +262,36 @@ def test_server_down_never_blocks_the_app_and_counts_what_is_lost(remote_tracing
     dropped, failed = after.dropped - before.dropped, after.errors - before.errors
     assert after.exported == before.exported and after.queued == 0
     assert dropped > 0  # the queue (10) filled while the exporter was retrying
-    assert failed > 0  # what was queued failed once the retries ran out
+    assert failed > 0  # what was held failed once the retry window (1 s) ran out
     assert dropped + failed == 30
+
+
+@pytest.mark.slow
+def test_a_server_restart_longer_than_the_client_retries_loses_nothing(
+    remote_tracing, upstream, unused_port
+):
+    # The REST store gives up on a request after about 6 s of retries; the exporter then
+    # holds the batch, and the traces made meanwhile wait in the queue (bound: 8).
+    remote_tracing(f"http://127.0.0.1:{unused_port}", queue_size=8, batch_size=3)
+    before = tm.tracing.stats()
+    for i in range(3):
+        answer(f"first {i}")
+    time.sleep(12.0)  # past the REST store's own retries (3 to 9 s): the batch is held
+    for i in range(12):
+        answer(f"during {i}")
+    stats = tm.tracing.stats()
+    assert stats.errors == before.errors
+    assert stats.queued == 3 + 8  # the held batch and a full queue
+    assert stats.dropped - before.dropped == 4  # beyond the bound: counted
+    back = FlakyServer(upstream, failures=0, port=unused_port)
+    try:
+        assert tm.tracing.flush(timeout=90)
+    finally:
+        back.close()
+    after = tm.tracing.stats()
+    assert after.exported - before.exported == 11
+    assert after.errors == before.errors and after.queued == 0
+    assert stored_trace_count(upstream) == 11
 
 
 @pytest.mark.slow

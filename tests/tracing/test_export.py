@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tracemark.entities.trace import Trace
+from tracemark.exceptions import StoreUnavailableError
 from tracemark.testing import InMemoryExporter
 from tracemark.tracing import ExportStats, Tracer
 
@@ -38,6 +39,21 @@ class FailingExporter:
     def export(self, traces: Sequence[Trace]) -> None:
         self.calls += 1
         raise ConnectionError("store is down")
+
+
+class UnavailableExporter:
+    """Raises StoreUnavailableError (server down, 429, 5xx) `failures` times, then exports."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.batches: list[list[str]] = []
+
+    def export(self, traces: Sequence[Trace]) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise StoreUnavailableError("cannot reach the tracemark server")
+        self.batches.append([t.root.name for t in traces])
 
 
 def make_traces(tracer: Tracer, names: Sequence[str]) -> None:
@@ -75,7 +91,7 @@ def test_full_queue_drops_whole_traces_counts_them_and_warns_once_per_burst(
         assert blocking.entered.wait(WAIT_S)  # the worker holds "first"; the queue is empty
         make_traces(tracer, [f"t{i}" for i in range(20)])  # never blocks the caller
         stats = tracer.stats()
-        assert (stats.queued, stats.dropped) == (5, 15)
+        assert (stats.queued, stats.dropped) == (1 + 5, 15)  # the batch being exported too
         blocking.release.set()
         assert tracer.flush(timeout=WAIT_S)
     assert tracer.stats() == ExportStats(exported=6, dropped=15, queued=0, errors=0)
@@ -183,3 +199,69 @@ def test_process_exit_drains_the_queue(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(out.read_text().splitlines()) == 300
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracemark.tracing import _export
+
+    monkeypatch.setattr(_export, "RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(_export, "RETRY_MAX_S", 0.05)
+
+
+def test_a_batch_is_held_while_the_store_is_unavailable_and_sent_when_it_is_back(
+    tracer: Tracer, quick_retries: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    unavailable = UnavailableExporter(failures=4)
+    tracer.configure(async_export=True, exporters=[unavailable])
+    with caplog.at_level(logging.WARNING, "tracemark"):
+        make_traces(tracer, ["a", "b"])
+        assert tracer.flush(timeout=WAIT_S)
+    assert unavailable.calls == 5 and unavailable.batches == [["a", "b"]]
+    assert tracer.stats() == ExportStats(exported=2, dropped=0, queued=0, errors=0)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("store is unavailable; holding 2 traces" in m for m in messages) == 1
+    assert sum("available again" in m for m in messages) == 1
+
+
+def test_a_held_batch_fails_once_the_retry_timeout_runs_out(
+    tracer: Tracer, quick_retries: None
+) -> None:
+    unavailable = UnavailableExporter(failures=10**9)
+    tracer.configure(async_export=True, retry_timeout=0.3, exporters=[unavailable])
+    make_traces(tracer, ["a"])
+    assert tracer.flush(timeout=WAIT_S)
+    held_calls = unavailable.calls
+    assert held_calls > 1  # retried within the window
+    # The outage is not over: the next batch is tried once and fails, not held again.
+    make_traces(tracer, ["b"])
+    assert tracer.flush(timeout=WAIT_S)
+    assert unavailable.calls == held_calls + 1
+    assert tracer.stats() == ExportStats(exported=0, dropped=0, queued=0, errors=2)
+
+
+def test_sync_export_never_holds_the_callers_thread(tracer: Tracer, quick_retries: None) -> None:
+    unavailable = UnavailableExporter(failures=1)
+    tracer.configure(async_export=False, exporters=[unavailable])
+    make_traces(tracer, ["a"])
+    assert unavailable.calls == 1
+    assert tracer.stats().errors == 1
+
+
+def test_shutdown_ends_the_hold_and_counts_the_batch(
+    tracer: Tracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracemark.tracing import _export
+
+    monkeypatch.setattr(_export, "RETRY_FIRST_S", 3600.0)  # would wait an hour
+    unavailable = UnavailableExporter(failures=10**9)
+    tracer.configure(async_export=True, exporters=[unavailable])
+    make_traces(tracer, ["a"])
+    for _ in range(WAIT_S * 100):  # until the worker holds the batch
+        if unavailable.calls == 1 and tracer.stats().queued == 1:
+            break
+        threading.Event().wait(0.01)
+    assert (unavailable.calls, tracer.stats().queued) == (1, 1)
+    tracer.shutdown(timeout=WAIT_S)
+    assert tracer.pipeline._thread is None
+    assert tracer.stats() == ExportStats(exported=0, dropped=0, queued=0, errors=1)

@@ -169,7 +169,7 @@ class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
                 )
             except self._transport_errors as error:
                 if attempt == self.max_retries:
-                    raise exc.StoreError(
+                    raise exc.StoreUnavailableError(
                         f"cannot reach the tracemark server at {self.uri}: {error}"
                     ) from error
             else:
@@ -189,7 +189,9 @@ class RestStore(RestRegistryMixin, RestDatasetsMixin, RestScorersMixin):
         code = body.get("error_code", "")
         message = body.get("message") or f"HTTP {response.status_code}"
         error_class = _ERRORS.get(code)
-        if error_class is None:
+        if response.status_code in _RETRY_STATUS:
+            error = exc.StoreUnavailableError(f"server answered {response.status_code}: {message}")
+        elif error_class is None:
             error = exc.StoreError(f"server answered {response.status_code}: {message}")
         elif issubclass(error_class, exc.InvalidFilterError):
             error = exc.InvalidFilterError(

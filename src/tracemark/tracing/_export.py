@@ -9,7 +9,9 @@ counts them; an exporter that raises is counted and logged, never raised to the 
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -17,7 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tracemark.entities.trace import Trace
-from tracemark.exceptions import InvalidInputError, NotFoundError, TracemarkError
+from tracemark.exceptions import (
+    InvalidInputError,
+    NotFoundError,
+    StoreUnavailableError,
+    TracemarkError,
+)
 from tracemark.tracing._errors import internal_errors_raise, logger
 from tracemark.tracing._mask import Mask
 from tracemark.tracing._rollup import build_trace
@@ -34,6 +41,9 @@ __all__ = [
 ]
 
 EXPORT_INTERVAL_S = 0.25
+# Waits between attempts at a batch while its store is unavailable: doubling, jittered.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 """The worker drains at least this often; a full batch or a flush wakes it sooner."""
 
 
@@ -115,7 +125,7 @@ class ExportStats:
     Attributes:
         exported: Traces every exporter accepted.
         dropped: Traces dropped because the queue was full.
-        queued: Traces waiting in the queue now.
+        queued: Traces waiting for export now: queued, or in the batch being exported.
         errors: Traces at least one exporter (or the mask/rollup step) failed on.
     """
 
@@ -144,6 +154,9 @@ class ExportPipeline:
         batch_size: Traces handed to the exporters in one call at most.
         async_export: False exports on the caller's thread before the root span returns.
         mask: Applied to inputs, outputs and attributes before export.
+        retry_timeout: Seconds a batch is retried while an exporter raises
+            `StoreUnavailableError` (server down, 429, 5xx); counted from the first failure
+            since the last success, so a long outage costs one wait, not one per batch.
     """
 
     def __init__(
@@ -154,10 +167,14 @@ class ExportPipeline:
         batch_size: int,
         async_export: bool,
         mask: Mask | None = None,
+        retry_timeout: float = 300.0,
     ) -> None:
         self.exporters_factory = exporters
         self.queue_size = queue_size
         self.batch_size = batch_size
+        self.retry_timeout = retry_timeout
+        self._unavailable_since: float | None = None
+        self._held = 0  # traces of the batch being exported (or held for its store)
         self.async_export = async_export
         self.mask = mask
         self._exporters: list[TraceExporter] | None = None
@@ -173,6 +190,7 @@ class ExportPipeline:
     def _init_thread_state(self) -> None:
         self._queue: deque[TraceBuffer | _FlushMarker] = deque()
         self._wake = threading.Event()
+        self._stop_retrying = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -230,7 +248,7 @@ class ExportPipeline:
     def stats(self) -> ExportStats:
         """Return the export counters."""
         queued = sum(1 for item in tuple(self._queue) if not isinstance(item, _FlushMarker))
-        return ExportStats(self._exported, self._dropped, queued, self._errors)
+        return ExportStats(self._exported, self._dropped, queued + self._held, self._errors)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Drain the queue, stop the thread and shut the exporters down.
@@ -242,10 +260,12 @@ class ExportPipeline:
         thread = self._thread
         if thread is not None:
             self._stopping = True
+            self._stop_retrying.set()  # a batch held for an unavailable store fails now
             self._wake.set()
             thread.join(timeout)
             self._thread = None
             self._stopping = False
+            self._stop_retrying.clear()
         for exporter in self._exporters or ():
             shutdown = getattr(exporter, "shutdown", None)
             if shutdown is not None:
@@ -325,7 +345,7 @@ class ExportPipeline:
         failed = 0
         for exporter in self._get_exporters():
             try:
-                exporter.export(traces)
+                self._export_holding(exporter, traces)
             except Exception as exc:
                 failed = max(failed, getattr(exc, "failed", len(traces)))
                 self._log_export_failure(exporter, failed)
@@ -334,6 +354,49 @@ class ExportPipeline:
             self._exported += len(traces) - failed
             if not failed:
                 self._failing = False
+
+    def _export_holding(self, exporter: TraceExporter, traces: list[Trace]) -> None:
+        """Export a batch; while the store is unavailable, hold it and try again.
+
+        The exporter thread waits with the batch (1 s doubling to 30 s, jittered) while
+        new traces queue up behind it within `queue_size`, so a server restart loses
+        nothing. It gives up after `retry_timeout` seconds of unavailability, on
+        shutdown, and in sync mode (the caller's thread must not wait).
+        """
+        self._held = len(traces)
+        try:
+            self._export_retrying(exporter, traces)
+        finally:
+            self._held = 0
+
+    def _export_retrying(self, exporter: TraceExporter, traces: list[Trace]) -> None:
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                exporter.export(traces)
+            except StoreUnavailableError:
+                now = time.monotonic()
+                since = self._unavailable_since
+                if since is None:
+                    since = self._unavailable_since = now
+                    logger.warning(
+                        "tracemark: the trace store is unavailable; holding %d traces and "
+                        "retrying for up to %.0f s (new traces queue up to %d)",
+                        len(traces),
+                        self.retry_timeout,
+                        self.queue_size,
+                    )
+                wait = min(delay * (0.5 + random.random()), since + self.retry_timeout - now)
+                if not self.async_export or self._stopping or wait <= 0:
+                    raise
+                if self._stop_retrying.wait(wait):
+                    raise
+                delay = min(delay * 2, RETRY_MAX_S)
+            else:
+                if self._unavailable_since is not None:
+                    self._unavailable_since = None
+                    logger.warning("tracemark: the trace store is available again")
+                return
 
     def _log_export_failure(self, exporter: TraceExporter, count: int) -> None:
         name = type(exporter).__name__

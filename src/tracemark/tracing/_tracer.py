@@ -101,6 +101,7 @@ class Tracer:
         sampling_ratio: Fraction of traces recorded, decided at the root span.
         queue_size: Finished traces waiting for export at most.
         batch_size: Traces per export call at most.
+        retry_timeout: Seconds a batch is retried while the store is unavailable.
         async_export: False exports each trace before its root span returns.
         mask: A function applied to inputs, outputs and attributes before export.
         exporters: Where traces go; default: the tracking store (+ OTLP when configured).
@@ -116,6 +117,7 @@ class Tracer:
         sampling_ratio: float | None = None,
         queue_size: int | None = None,
         batch_size: int | None = None,
+        retry_timeout: float | None = None,
         async_export: bool | None = None,
         mask: Mask | None = None,
         exporters: list[TraceExporter] | None = None,
@@ -138,6 +140,7 @@ class Tracer:
             self._make_exporters,
             queue_size=_setting(config.TRACE_QUEUE_SIZE, queue_size),
             batch_size=_setting(config.TRACE_BATCH_SIZE, batch_size),
+            retry_timeout=_setting(config.TRACE_EXPORT_RETRY_S, retry_timeout),
             async_export=_setting(config.ASYNC_EXPORT, async_export),
             mask=mask,
         )
@@ -154,6 +157,7 @@ class Tracer:
         sampling_ratio: float | None = None,
         queue_size: int | None = None,
         batch_size: int | None = None,
+        retry_timeout: float | None = None,
         async_export: bool | None = None,
         mask: Mask | None = UNSET,
         exporters: list[TraceExporter] | None = UNSET,
@@ -172,6 +176,8 @@ class Tracer:
             sampling_ratio: Fraction of traces recorded, between 0 and 1.
             queue_size: Finished traces waiting for export at most.
             batch_size: Traces per export call at most.
+            retry_timeout: Seconds the exporter keeps retrying a batch while the store is
+                unreachable or answers 429/5xx; new traces wait in the queue meanwhile.
             async_export: False exports each trace before its root span returns.
             mask: Applied to inputs, outputs and attributes before export
                 (`redact_secrets` is built in); None removes the mask.
@@ -186,8 +192,12 @@ class Tracer:
                 f"sampling_ratio must be between 0 and 1, got {sampling_ratio!r}",
                 field="sampling_ratio",
             )
-        for name, value in (("queue_size", queue_size), ("batch_size", batch_size)):
-            if value is not None and value <= 0:
+        for name, value in (
+            ("queue_size", queue_size),
+            ("batch_size", batch_size),
+            ("retry_timeout", retry_timeout),
+        ):
+            if value is not None and not value > 0:
                 raise InvalidInputError(f"{name} must be positive, got {value!r}", field=name)
         pipeline = self.pipeline
         if exporters is not UNSET or async_export is not None or mask is not UNSET:
@@ -200,6 +210,8 @@ class Tracer:
             pipeline.queue_size = queue_size
         if batch_size is not None:
             pipeline.batch_size = batch_size
+        if retry_timeout is not None:
+            pipeline.retry_timeout = retry_timeout
         if async_export is not None:
             pipeline.async_export = async_export
         if mask is not UNSET:
@@ -221,6 +233,7 @@ class Tracer:
             "sampling_ratio": self.sampling_ratio,
             "queue_size": pipeline.queue_size,
             "batch_size": pipeline.batch_size,
+            "retry_timeout": pipeline.retry_timeout,
             "async_export": pipeline.async_export,
             "mask": pipeline.mask,
             "exporters": self._exporters,

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from tracemark.exceptions import InvalidInputError, StoreError
+from tracemark.exceptions import InvalidInputError, StoreUnavailableError
 
 WRITE = "tracemark_write"
 
@@ -128,7 +128,7 @@ class _WriteLock:
 
     def __enter__(self) -> None:
         if not self._lock.acquire(timeout=WRITE_WAIT_S):
-            raise StoreError(
+            raise StoreUnavailableError(
                 f"the database stayed busy for {WRITE_WAIT_S:g} s: another write held it"
             )
 
