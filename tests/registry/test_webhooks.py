@@ -257,10 +257,14 @@ def test_pending_deliveries_are_resumed_once_after_a_restart(store_uri, receiver
     before = SqlStore(store_uri)
     hook = before.create_webhook("h", target.url, ["prompt_version.created"], secret=SECRET)
     before.create_prompt_version("qa", "x")
+    # The attempt is recorded once its answer is back: wait for the record, not the request.
     deadline = time.monotonic() + 10
-    while len(target.headers) < 1 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        (pending,) = before.list_webhook_deliveries(hook.webhook_id)
+        if pending.attempts:
+            break
         time.sleep(0.02)
-    (pending,) = before.list_webhook_deliveries(hook.webhook_id)
+    assert len(target.headers) == 1
     assert (pending.status, pending.attempts) == ("PENDING", 1)
     # Two minutes pass (the log is aged by hand), then the process is gone.
     from sqlalchemy import update
@@ -307,8 +311,12 @@ def test_a_starting_server_resumes_the_deliveries_left_pending(
     hook = store.create_webhook("h", target.url, ["prompt.created"], secret=SECRET)
     store.create_prompt_version("qa", "x")
     deadline = time.monotonic() + 10
-    while len(target.headers) < 1 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # until the failed first attempt is recorded
+        (pending,) = store.list_webhook_deliveries(hook.webhook_id)
+        if pending.attempts:
+            break
         time.sleep(0.02)
+    assert pending.attempts == 1
     with store.engine.begin() as conn:
         conn.execute(
             update(schema.webhook_deliveries).values(
