@@ -34,6 +34,7 @@ from tracemark.store.sql.engine import (
     normalize_url,
     sqlite_path,
     stop_checkpointer,
+    unprepared,
     write_lock,
 )
 from tracemark.store.sql.migrate import ensure_schema
@@ -130,7 +131,7 @@ class SqlStore(
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _refused_values(), self.engine.connect() as conn, conn.begin():
+        with _refused_values(), self.engine.connect() as conn, conn.begin(), unprepared(conn):
             yield conn
 
     def _insert(self, table: Any) -> Any:

@@ -15,7 +15,7 @@ import re
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -34,6 +34,7 @@ from tracemark.store import validation
 from tracemark.store.artifacts import LocalArtifactRepository
 from tracemark.store.sql import schema as t
 from tracemark.store.sql.assessments import AssessmentStoreMixin, assessment_from_row
+from tracemark.store.sql.engine import unprepared
 from tracemark.store.sql.trace_attachments import AttachmentFiles, check_sha256
 from tracemark.store.sql.trace_ingest import (
     INFO_COLUMNS,
@@ -69,29 +70,6 @@ _NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-@contextmanager
-def _planned_each_time(conn: Connection, postgres: bool) -> Iterator[None]:
-    """Run the statements inside without server-side prepared statements (PostgreSQL).
-
-    psycopg prepares a statement once it has run five times, and PostgreSQL may then keep
-    one generic plan, costed for the tables as they were at that moment. The lookups by
-    trace id start on empty tables: their generic plan scans the whole table, and it stays
-    until the next ANALYZE (never, with autovacuum off), so every batch got slower as
-    traces came in (12 ms per lookup at 20,000 traces). Unprepared, each execution is
-    planned for its own ids and uses the primary key.
-    """
-    if not postgres:
-        yield
-        return
-    driver = conn.connection.driver_connection
-    threshold = driver.prepare_threshold
-    driver.prepare_threshold = None
-    try:
-        yield
-    finally:
-        driver.prepare_threshold = threshold
 
 
 class _BulkStatement:
@@ -293,7 +271,7 @@ class TraceStoreMixin(AssessmentStoreMixin):
         stored: dict[str, dict[str, Any]] = {}
         stored_spans: dict[str, set[str]] = defaultdict(set)
         ti, s = t.trace_info, t.spans.c
-        with _planned_each_time(conn, self._postgres):
+        with unprepared(conn):
             for chunk in _chunks(ids):
                 for row in conn.execute(select(ti).where(ti.c.trace_id.in_(chunk))):
                     stored[row.trace_id] = dict(row._mapping)
