@@ -41,10 +41,10 @@ __all__ = [
 ]
 
 EXPORT_INTERVAL_S = 0.25
+"""The worker drains at least this often; a full batch or a flush wakes it sooner."""
 # Waits between attempts at a batch while its store is unavailable: doubling, jittered.
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
-"""The worker drains at least this often; a full batch or a flush wakes it sooner."""
 
 
 class TraceExporter(Protocol):
@@ -343,12 +343,16 @@ class ExportPipeline:
         if not traces:
             return
         failed = 0
-        for exporter in self._get_exporters():
-            try:
-                self._export_holding(exporter, traces)
-            except Exception as exc:
-                failed = max(failed, getattr(exc, "failed", len(traces)))
-                self._log_export_failure(exporter, failed)
+        self._held = len(traces)
+        try:
+            for exporter in self._get_exporters():
+                try:
+                    self._export_holding(exporter, traces)
+                except Exception as exc:
+                    failed = max(failed, getattr(exc, "failed", len(traces)))
+                    self._log_export_failure(exporter, failed)
+        finally:
+            self._held = 0
         with self._lock:  # sync mode runs this on many caller threads at once
             self._errors += failed
             self._exported += len(traces) - failed
@@ -363,13 +367,6 @@ class ExportPipeline:
         nothing. It gives up after `retry_timeout` seconds of unavailability, on
         shutdown, and in sync mode (the caller's thread must not wait).
         """
-        self._held = len(traces)
-        try:
-            self._export_retrying(exporter, traces)
-        finally:
-            self._held = 0
-
-    def _export_retrying(self, exporter: TraceExporter, traces: list[Trace]) -> None:
         delay = RETRY_FIRST_S
         while True:
             try:
