@@ -241,6 +241,16 @@ def answer(question: str) -> str:
     return f"answer to {question}"
 
 
+def come_back(upstream: str, port: int) -> FlakyServer:
+    """Answer on `port` again (in front of `upstream`) until the exporter has drained."""
+    back = FlakyServer(upstream, failures=0, port=port)
+    try:
+        assert tm.tracing.flush(timeout=90)
+    finally:
+        back.close()
+    return back
+
+
 def stored_trace_count(url: str) -> int:
     body = {"experiment_ids": ["0"], "max_results": 50_000}
     return len(httpx.post(f"{url}/api/v1/traces/search", json=body).json()["traces"])
@@ -283,11 +293,7 @@ def test_a_server_restart_longer_than_the_client_retries_loses_nothing(
     assert stats.errors == before.errors
     assert stats.queued == 3 + 8  # the held batch and a full queue
     assert stats.dropped - before.dropped == 4  # beyond the bound: counted
-    back = FlakyServer(upstream, failures=0, port=unused_port)
-    try:
-        assert tm.tracing.flush(timeout=90)
-    finally:
-        back.close()
+    come_back(upstream, unused_port)
     after = tm.tracing.stats()
     assert after.exported - before.exported == 11
     assert after.errors == before.errors and after.queued == 0
@@ -304,11 +310,7 @@ def test_traces_sent_while_the_server_is_down_arrive_when_it_comes_back(
         answer(str(i))
     time.sleep(1.0)  # the exporter's first attempts were refused; it retries for >= 3 s
     assert tm.tracing.stats().exported == before.exported
-    back = FlakyServer(upstream, failures=0, port=unused_port)
-    try:
-        assert tm.tracing.flush(timeout=60)
-    finally:
-        back.close()
+    back = come_back(upstream, unused_port)
     after = tm.tracing.stats()
     assert (after.exported - before.exported, after.errors - before.errors) == (5, 0)
     assert back.answers == [200]
