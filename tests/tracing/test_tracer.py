@@ -78,6 +78,9 @@ def test_configure_rejects_out_of_range_values(tracer: Tracer) -> None:
         tracer.configure(sampling_ratio=1.5)
     with pytest.raises(InvalidInputError, match="queue_size"):
         tracer.configure(queue_size=0)
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(InvalidInputError, match="retry_timeout must be positive"):
+            tracer.configure(retry_timeout=bad)
 
 
 def test_sampling_ratio_keeps_about_that_fraction(
